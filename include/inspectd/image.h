@@ -29,11 +29,16 @@ int insp_image_probe(const void *data, size_t len, insp_image_format *format, in
 /* Decodes JPEG or PNG to 8-bit RGB: gray and palette expand, 16-bit reduces, alpha is dropped.
  * width·height is checked against max_pixels from the header before any pixel is decoded
  * (INSP_ERR_TOO_LARGE). Corrupt or truncated data is INSP_ERR_FORMAT. On failure out->rgb is
- * NULL. */
+ * NULL. Details: max_pixels must be > 0 (else INSP_ERR_INVALID); 0 bytes is INSP_ERR_FORMAT;
+ * 16-bit samples keep their high byte; alpha and tRNS are dropped without compositing (as the
+ * reference's convert("RGB")); CMYK JPEGs are converted as Adobe (inverted) CMYK; a JPEG that
+ * ends before its EOI marker is refused, while libjpeg's recoverable "corrupt data" warnings
+ * are accepted, as PIL accepts them; EXIF orientation is not applied. */
 int insp_image_decode(const void *data, size_t len, long max_pixels, insp_image *out,
                       insp_error *err);
 
-/* Reads and decodes a file (same rules). */
+/* Reads and decodes a file (same rules). A missing file is INSP_ERR_NOT_FOUND; a file over
+ * 256 MB is INSP_ERR_TOO_LARGE before it is read. Messages start with the path. */
 int insp_image_load(const char *path, long max_pixels, insp_image *out, insp_error *err);
 
 /* Frees the pixels and zeroes the struct. NULL is a harmless no-op. */
@@ -41,7 +46,8 @@ void insp_image_free(insp_image *img);
 
 /* Resizes the whole image (no crop) to size×size with antialiased bicubic (a = -0.5, support
  * widened by the scale when shrinking), in float with no rounding between passes, then
- * (v/255 - mean[c]) / std[c]. out: [3, size, size] planar. */
+ * (v/255 - mean[c]) / std[c]. out: [3, size, size] planar. INSP_ERR_INVALID for an empty
+ * image, size < 1 or a zero std; INSP_ERR_NOMEM. */
 int insp_image_to_input(const insp_image *img, int size, const float mean[3], const float std[3],
                         float *out);
 
@@ -49,14 +55,16 @@ int insp_image_to_input(const insp_image *img, int size, const float mean[3], co
  * used by insp_image_to_input per channel, exposed for tests. */
 int insp_resize_bicubic_plane(const float *src, int w, int h, float *dst, int out_w, int out_h);
 
-/* Grayscale PNG encoders. *png is malloc'ed (free()), *png_len its size. */
+/* Grayscale PNG encoders. *png is malloc'ed (free()), *png_len its size; on failure *png is
+ * NULL (INSP_ERR_INVALID for a NULL pointer or a side < 1, INSP_ERR_NOMEM). */
 int insp_png_encode_gray16(const uint16_t *px, int width, int height, uint8_t **png,
                            size_t *png_len);
 int insp_png_encode_gray8(const uint8_t *px, int width, int height, uint8_t **png,
                           size_t *png_len);
 
 /* Decodes a grayscale PNG back to 16-bit values (8-bit ones scaled ×257). For tests and tools.
- * *px is malloc'ed. */
+ * *px is malloc'ed. A color PNG is INSP_ERR_UNSUPPORTED (not converted); gray+alpha loses its
+ * alpha; more than 2^26 pixels is INSP_ERR_TOO_LARGE. */
 int insp_png_decode_gray16(const void *data, size_t len, uint16_t **px, int *width, int *height,
                            insp_error *err);
 

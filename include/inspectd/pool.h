@@ -20,8 +20,13 @@ void insp_pool_free(insp_pool *pool);
 /* Number of threads, including the caller's. A NULL pool has size 1. */
 int insp_pool_size(const insp_pool *pool);
 
-/* Runs fn(ctx, i, n, thread) for every i in [0, n) and returns when all are done.
- * A NULL pool runs everything on the calling thread. One caller at a time per pool. */
+/* Runs fn(ctx, i, n, thread) for every i in [0, n) and returns when all are done; what
+ * the items wrote is then visible to the caller. Items are claimed one at a time by
+ * whichever thread is free (the caller included), so a thread that starts late only means
+ * the others take more items. n <= 0 does nothing; a NULL pool, a pool of size 1 or n == 1
+ * runs everything on the calling thread. One caller at a time per pool, and fn must not
+ * call insp_pool_run on the same pool. Idle threads poll for ~200 us after a run (yielding
+ * their CPU to anything runnable), then sleep until the next one. */
 void insp_pool_run(insp_pool *pool, insp_pool_fn fn, void *ctx, int n);
 
 #endif

@@ -32,7 +32,8 @@ int insp_windows_make(int grid, int k, insp_windows *out);
 void insp_windows_free(insp_windows *w);
 
 /* Per-patch harmonic mean of window values: out[p] = n_p / Σ_{w∋p} 1/val[w] for each of the
- * G·G patches (METHODS.md §3); a patch no window covers gets 0. */
+ * G·G patches (METHODS.md §3); a patch no window covers gets 0, and so does one covered by a
+ * window whose value is 0. w must come from insp_windows_make. val: [w->n], out: [G·G]. */
 void insp_harmonic_aggregate(const insp_windows *w, const float *val, float *out);
 
 /* ---- the scorer ----------------------------------------------------------------------- */
@@ -85,6 +86,12 @@ int insp_memory_add(insp_memory *mem, const insp_features *shot);
 /* Removes every shot. */
 void insp_memory_clear(insp_memory *mem);
 int insp_memory_count(const insp_memory *mem);
+/* Read-only views of the stored, normalized rows (shot-major; valid until the next add or
+ * free). *rows (may be NULL) gets count·G·G, count·n_windows(scale); NULL for a bad scale. */
+const float *insp_memory_patches(const insp_memory *mem, long *rows);
+const float *insp_memory_windows(const insp_memory *mem, int scale_index, long *rows);
+/* [count, D] normalized image embeddings of the shots. */
+const float *insp_memory_image_embeds(const insp_memory *mem);
 
 /* ---- scoring ----------------------------------------------------------------------------- */
 
@@ -108,12 +115,19 @@ int insp_winclip_score(const insp_winclip *wc, insp_score_ws *sws, insp_pool *po
                        const float *t, const insp_memory *mem, const insp_features *f,
                        float *grid_map, insp_score *out);
 
-/* Leave-one-out: each shot scored as a query against a memory of the other shots (needs ≥ 2).
- * scores: [count] final image scores. *suggested: the threshold rule documented in
- * winclip/threshold.c, applied to these scores. */
+/* Leave-one-out: each shot scored as a query against a memory of the other shots (needs ≥ 2,
+ * INSP_ERR_INVALID otherwise). scores: [count] final image scores. *suggested (may be NULL):
+ * insp_threshold_suggest of these scores. */
 int insp_memory_loo_scores(const insp_winclip *wc, insp_score_ws *sws, insp_pool *pool,
                            const float *t, const insp_memory *mem, float *scores,
                            float *suggested);
+
+/* Suggested decision threshold from n ≥ 1 normal (leave-one-out) scores:
+ * min(1, max(mean + INSP_THRESHOLD_SIGMAS·sd, max + INSP_THRESHOLD_MIN_MARGIN)), sd the sample
+ * standard deviation (0 for n = 1). Why this rule: winclip/threshold.c. NaN for n < 1. */
+#define INSP_THRESHOLD_SIGMAS 3.0
+#define INSP_THRESHOLD_MIN_MARGIN 0.01
+float insp_threshold_suggest(const float *scores, int n);
 
 /* ---- maps ------------------------------------------------------------------------------ */
 
@@ -121,10 +135,11 @@ int insp_memory_loo_scores(const insp_winclip *wc, insp_score_ws *sws, insp_pool
 void insp_map_resize_bilinear(const float *src, int sw, int sh, float *dst, int dw, int dh);
 
 /* In-place Gaussian blur (separable, kernel radius ⌈4σ⌉ as torchvision's default 2·⌈4σ⌉+1,
- * reflect padding). scratch: w·h floats. */
+ * reflect padding). scratch: w·h floats. σ ≤ 0 (or NaN) leaves the map as it is; σ above 64
+ * is taken as 64. */
 void insp_map_gaussian(float *map, int w, int h, float sigma, float *scratch);
 
-/* Clamps to [0,1] and quantizes: round(v·65535) / round(v·255). */
+/* Clamps to [0,1] (NaN → 0) and quantizes: round(v·65535) / round(v·255). */
 void insp_map_to_u16(const float *map, long n, uint16_t *out);
 void insp_map_to_u8(const float *map, long n, uint8_t *out);
 

@@ -1,0 +1,223 @@
+/* The WinCLIP scorer object, the text side of a product (prompt ensemble → two mean
+ * embeddings) and the per-image features the towers produce for scoring and references. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "winclip/winclip_impl.h"
+
+int insp_winclip_create(const insp_clip *clip, const int *scales, int n_scales,
+                        insp_winclip **out, insp_error *err)
+{
+    static const int default_scales[] = {2, 3};
+    if (!out)
+        return insp_error_set(err, INSP_ERR_INVALID, "winclip: no output pointer");
+    *out = NULL;
+    if (!clip)
+        return insp_error_set(err, INSP_ERR_INVALID, "winclip: no model");
+    if (!scales || n_scales == 0) {
+        scales = default_scales;
+        n_scales = 2;
+    }
+    const insp_clip_config *cfg = insp_clip_get_config(clip);
+    int G = cfg->vision.grid;
+    if (n_scales < 0 || n_scales > INSP_MAX_SCALES)
+        return insp_error_set(err, INSP_ERR_INVALID, "winclip: %d window scales, expected 1..%d",
+                              n_scales, INSP_MAX_SCALES);
+    for (int s = 0; s < n_scales; s++)
+        if (scales[s] < 1 || scales[s] > G)
+            return insp_error_set(err, INSP_ERR_INVALID,
+                                  "winclip: window scale %d outside 1..%d (the patch grid)",
+                                  scales[s], G);
+
+    insp_winclip *wc = calloc(1, sizeof *wc);
+    if (!wc)
+        return insp_error_set(err, INSP_ERR_NOMEM, "winclip: out of memory");
+    wc->clip = clip;
+    wc->grid = G;
+    wc->width = cfg->vision.width;
+    wc->dim = cfg->embed_dim;
+    for (int s = 0; s < n_scales; s++) {
+        int st = insp_windows_make(G, scales[s], &wc->windows[s]);
+        if (st != INSP_OK) {
+            insp_winclip_free(wc);
+            return insp_error_set(err, st, "winclip: windows of %d×%d patches: %s", scales[s],
+                                  scales[s], insp_strerror(st));
+        }
+        wc->n_scales = s + 1;
+    }
+    *out = wc;
+    return INSP_OK;
+}
+
+void insp_winclip_free(insp_winclip *wc)
+{
+    if (!wc)
+        return;
+    for (int s = 0; s < INSP_MAX_SCALES; s++)
+        insp_windows_free(&wc->windows[s]);
+    free(wc);
+}
+
+const insp_clip *insp_winclip_clip(const insp_winclip *wc)
+{
+    return wc ? wc->clip : NULL;
+}
+
+int insp_winclip_n_scales(const insp_winclip *wc)
+{
+    return wc ? wc->n_scales : 0;
+}
+
+const insp_windows *insp_winclip_windows(const insp_winclip *wc, int scale_index)
+{
+    if (!wc || scale_index < 0 || scale_index >= wc->n_scales)
+        return NULL;
+    return &wc->windows[scale_index];
+}
+
+/* Tokenizes and encodes n prompts, adding their embeddings into sum[D] (double, so the mean of
+ * a few hundred prompts loses nothing to the order of the additions). */
+static int encode_side(const insp_winclip *wc, const insp_tokenizer *tok, insp_clip_ws *ws,
+                       insp_pool *pool, char *const *prompts, int n, const char *side,
+                       double *sum, insp_error *err)
+{
+    const insp_clip_config *cfg = insp_clip_get_config(wc->clip);
+    int ctx = cfg->text.context_length, D = wc->dim;
+    int32_t *ids = malloc((size_t)n * (size_t)ctx * sizeof *ids); // [n, ctx]
+    float *emb = malloc((size_t)n * (size_t)D * sizeof *emb);     // [n, D]
+    int st = INSP_OK;
+    if (!ids || !emb) {
+        st = insp_error_set(err, INSP_ERR_NOMEM, "winclip: out of memory encoding %d prompts", n);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        st = insp_tokenizer_encode(tok, prompts[i], ids + (long)i * ctx, ctx, err);
+        if (st < 0) {
+            insp_error_prefix(err, "%s prompt \"%s\": ", side, prompts[i]);
+            goto done;
+        }
+    }
+    st = insp_clip_encode_text(wc->clip, ws, pool, n, ids, emb);
+    if (st != INSP_OK) {
+        st = insp_error_set(err, st, "winclip: text tower on the %s prompts: %s", side,
+                            insp_strerror(st));
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < D; d++)
+            sum[d] += emb[(long)i * D + d];
+    st = INSP_OK;
+done:
+    free(ids);
+    free(emb);
+    return st;
+}
+
+int insp_winclip_text(const insp_winclip *wc, const insp_tokenizer *tok, insp_clip_ws *ws,
+                      insp_pool *pool, const insp_prompts *prompts, float *t, insp_error *err)
+{
+    if (!wc || !tok || !ws || !prompts || !t)
+        return insp_error_set(err, INSP_ERR_INVALID, "winclip text: missing argument");
+    if (prompts->n_normal < 1 || prompts->n_anomalous < 1 || !prompts->normal ||
+        !prompts->anomalous)
+        return insp_error_set(err, INSP_ERR_INVALID,
+                              "winclip text: %d normal and %d anomalous prompts, need at least "
+                              "one of each",
+                              prompts->n_normal, prompts->n_anomalous);
+    int D = wc->dim;
+    double *sum = calloc(2 * (size_t)D, sizeof *sum); // [2, D]
+    if (!sum)
+        return insp_error_set(err, INSP_ERR_NOMEM, "winclip text: out of memory");
+    int st = encode_side(wc, tok, ws, pool, prompts->normal, prompts->n_normal, "normal", sum,
+                         err);
+    if (st == INSP_OK)
+        st = encode_side(wc, tok, ws, pool, prompts->anomalous, prompts->n_anomalous,
+                         "anomalous", sum + D, err);
+    if (st == INSP_OK)
+        for (int d = 0; d < D; d++) {
+            t[d] = (float)(sum[d] / prompts->n_normal);
+            t[D + d] = (float)(sum[D + d] / prompts->n_anomalous);
+        }
+    free(sum);
+    return st;
+}
+
+int insp_features_init(const insp_winclip *wc, insp_features *f)
+{
+    if (!f)
+        return INSP_ERR_INVALID;
+    *f = (insp_features){0};
+    if (!wc)
+        return INSP_ERR_INVALID;
+    size_t G2 = (size_t)wc->grid * (size_t)wc->grid;
+    f->grid = wc->grid;
+    f->width = wc->width;
+    f->dim = wc->dim;
+    f->n_scales = wc->n_scales;
+    f->image_embed = malloc((size_t)wc->dim * sizeof(float));
+    f->patch_tokens = malloc(G2 * (size_t)wc->width * sizeof(float));
+    f->f0 = malloc((1 + G2) * (size_t)wc->width * sizeof(float));
+    bool ok = f->image_embed && f->patch_tokens && f->f0;
+    for (int s = 0; s < wc->n_scales; s++) {
+        f->windows[s] = malloc((size_t)wc->windows[s].n * (size_t)wc->dim * sizeof(float));
+        ok = ok && f->windows[s];
+    }
+    if (!ok) {
+        insp_features_free(f);
+        return INSP_ERR_NOMEM;
+    }
+    return INSP_OK;
+}
+
+void insp_features_free(insp_features *f)
+{
+    if (!f)
+        return;
+    free(f->image_embed);
+    free(f->patch_tokens);
+    free(f->f0);
+    for (int s = 0; s < INSP_MAX_SCALES; s++)
+        free(f->windows[s]);
+    *f = (insp_features){0};
+}
+
+int insp_winclip_features(const insp_winclip *wc, insp_clip_ws *ws, insp_pool *pool,
+                          const float *input, insp_features *f)
+{
+    if (!wc || !ws || !input || !f || f->grid != wc->grid || f->width != wc->width ||
+        f->dim != wc->dim || f->n_scales != wc->n_scales || !f->image_embed ||
+        !f->patch_tokens || !f->f0)
+        return INSP_ERR_INVALID;
+    int st = insp_clip_encode_image(wc->clip, ws, pool, input, f->image_embed, f->patch_tokens,
+                                    f->f0);
+    if (st != INSP_OK)
+        return st;
+    insp_window_set sets[INSP_MAX_SCALES];
+    for (int s = 0; s < wc->n_scales; s++) {
+        if (!f->windows[s])
+            return INSP_ERR_INVALID;
+        sets[s] = (insp_window_set){
+            .k = wc->windows[s].k,
+            .n = wc->windows[s].n,
+            .patches = wc->windows[s].patches,
+            .out = f->windows[s],
+        };
+    }
+    return insp_clip_encode_windows(wc->clip, ws, pool, f->f0, wc->n_scales, sets);
+}
+
+void insp_normalize_rows(const float *src, long n, int dim, float *dst)
+{
+    for (long i = 0; i < n; i++) {
+        const float *x = src + i * dim;
+        float *y = dst + i * dim;
+        double ss = 0;
+        for (int d = 0; d < dim; d++)
+            ss += (double)x[d] * x[d];
+        double norm = sqrt(ss);
+        float div = (float)(norm > 1e-12 ? norm : 1e-12);
+        for (int d = 0; d < dim; d++)
+            y[d] = x[d] / div;
+    }
+}

@@ -31,9 +31,12 @@ int harness_main(int argc, char **argv, const test_case *cases, size_t n_cases)
 
 const char *fixture_path(const char *rel)
 {
-    static char buf[4096];
+    /* A few rotating buffers, so that several paths can be used in one call. */
+    static char bufs[8][4096];
+    static int next;
+    char *buf = bufs[next++ % 8];
     const char *root = getenv("INSP_FIXTURES");
-    snprintf(buf, sizeof buf, "%s/%s", root ? root : "tests/fixtures", rel);
+    snprintf(buf, sizeof bufs[0], "%s/%s", root ? root : "tests/fixtures", rel);
     return buf;
 }
 

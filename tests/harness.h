@@ -67,8 +67,8 @@ extern int harness_failures; /* checks failed in the current case */
  * "ok - name" / "FAIL - name" and finally "N passed, N failed"; exit status 1 on any failure. */
 int harness_main(int argc, char **argv, const test_case *cases, size_t n_cases);
 
-/* Path of a file under tests/fixtures (from $INSP_FIXTURES, set by meson), in a static
- * buffer valid until the next call. */
+/* Path of a file under tests/fixtures (from $INSP_FIXTURES, set by meson), in one of 8
+ * rotating static buffers: valid for the next 7 calls. */
 const char *fixture_path(const char *rel);
 
 /* Reads a whole file into a malloc'ed buffer (NUL-terminated); NULL on failure. */

@@ -1,12 +1,13 @@
 /* inspect: the command-line inspector — try a model on image files before running the daemon,
  * and see how a prompt is tokenized. Prints one JSON object per line per image. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #include "inspectd/clip.h"
 #include "inspectd/image.h"
@@ -126,10 +127,10 @@ static int write_map(const char *dir, const char *image, const insp_inspection *
     snprintf(out, out_size, "%s/%s.png", dir, base);
     FILE *f = fopen(out, "wb");
     if (!f)
-        return insp_error_set(e, INSP_ERR_IO, "cannot write %s", out);
+        return insp_error_set(e, INSP_ERR_IO, "cannot write %s: %s", out, strerror(errno));
     int ok = fwrite(r->png, 1, r->png_len, f) == r->png_len;
     ok &= fclose(f) == 0;
-    return ok ? INSP_OK : insp_error_set(e, INSP_ERR_IO, "cannot write %s", out);
+    return ok ? INSP_OK : insp_error_set(e, INSP_ERR_IO, "cannot write %s: %s", out, strerror(errno));
 }
 
 static json_t *timings_json(const insp_timings *t)
@@ -216,6 +217,11 @@ static int run_inspect(const cli *c, int n_images, char **images)
         }
     }
 
+    if (c->map_dir && mkdir(c->map_dir, 0777) != 0 && errno != EEXIST) {
+        insp_error_set(&e, INSP_ERR_IO, "cannot create --map-dir %s: %s", c->map_dir,
+                       strerror(errno));
+        goto fail;
+    }
     insp_inspect_params params = insp_inspect_default_params();
     params.map_format = c->map_dir ? INSP_MAP_PNG16 : INSP_MAP_NONE;
     params.map_size = c->map_size;

@@ -64,6 +64,7 @@ typedef struct insp_features {
     float *patch_tokens;               /* [G·G, W] */
     float *f0;                         /* [1+G·G, W] */
     float *windows[INSP_MAX_SCALES];   /* [n_windows(scale), D] */
+    double image_ms, windows_ms;       /* time of the last insp_winclip_features passes */
 } insp_features;
 
 int insp_features_init(const insp_winclip *wc, insp_features *f);

@@ -107,13 +107,10 @@ static int compute_features(insp_worker *w, const insp_image *img, insp_timings 
     st = insp_winclip_features(w->wc, w->ws, w->pool, w->input, &w->feat);
     if (st != INSP_OK)
         return insp_error_set(err, st, "forward pass failed: %s", insp_strerror(st));
-    double t2 = now_ms();
     if (t) {
         t->preprocess_ms = t1 - t0;
-        /* insp_winclip_features runs the full image then the windows; split its time by the
-         * share of tokens each pass has, unless it reports better (it does not today). */
-        t->image_ms = t2 - t1;
-        t->windows_ms = 0;
+        t->image_ms = w->feat.image_ms;
+        t->windows_ms = w->feat.windows_ms;
     }
     return INSP_OK;
 }

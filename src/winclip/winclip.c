@@ -3,8 +3,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "winclip/winclip_impl.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 int insp_winclip_create(const insp_clip *clip, const int *scales, int n_scales,
                         insp_winclip **out, insp_error *err)
@@ -189,10 +197,12 @@ int insp_winclip_features(const insp_winclip *wc, insp_clip_ws *ws, insp_pool *p
         f->dim != wc->dim || f->n_scales != wc->n_scales || !f->image_embed ||
         !f->patch_tokens || !f->f0)
         return INSP_ERR_INVALID;
+    double t0 = now_ms();
     int st = insp_clip_encode_image(wc->clip, ws, pool, input, f->image_embed, f->patch_tokens,
                                     f->f0);
     if (st != INSP_OK)
         return st;
+    double t1 = now_ms();
     insp_window_set sets[INSP_MAX_SCALES];
     for (int s = 0; s < wc->n_scales; s++) {
         if (!f->windows[s])
@@ -204,7 +214,10 @@ int insp_winclip_features(const insp_winclip *wc, insp_clip_ws *ws, insp_pool *p
             .out = f->windows[s],
         };
     }
-    return insp_clip_encode_windows(wc->clip, ws, pool, f->f0, wc->n_scales, sets);
+    st = insp_clip_encode_windows(wc->clip, ws, pool, f->f0, wc->n_scales, sets);
+    f->image_ms = t1 - t0;
+    f->windows_ms = now_ms() - t1;
+    return st;
 }
 
 void insp_normalize_rows(const float *src, long n, int dim, float *dst)

@@ -203,6 +203,8 @@ static void unknown_and_duplicate_keys(void)
     expect_error("workers: 1\n\nwrokers: 2\n", INSP_ERR_INVALID,
                  "t.yaml:3: unknown key 'wrokers' (did you mean 'workers'?)");
     expect_error("colour: blue\n", INSP_ERR_INVALID, "t.yaml:1: unknown key 'colour'");
+    expect_error("auth.mode: none\n", INSP_ERR_INVALID,
+                 "t.yaml:1: unknown key 'auth.mode' (nest it: auth: {mode: ...})");
     expect_error("auth:\n  mdoe: none\n", INSP_ERR_INVALID,
                  "t.yaml:2: unknown key 'auth.mdoe' (did you mean 'auth.mode'?)");
     expect_error("tls: {cert: /a, keyy: /b}\n", INSP_ERR_INVALID,

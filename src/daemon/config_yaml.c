@@ -200,6 +200,9 @@ static int read_mapping(ctx *c, yaml_node_t *map, const char *prefix)
         if (k->type != YAML_SCALAR_NODE)
             return fail(c, k, INSP_ERR_INVALID, "keys must be plain words, got %s", kind(k));
         const char *ks = (const char *)k->data.scalar.value;
+        if (strchr(ks, '.')) /* "auth.mode:" would bypass the duplicate check of auth: {mode} */
+            return fail(c, k, INSP_ERR_INVALID, "unknown key '%s' (nest it: %.*s: {%s: ...})", ks,
+                        (int)(strchr(ks, '.') - ks), ks, strchr(ks, '.') + 1);
         char full[128];
         if (prefix)
             snprintf(full, sizeof full, "%s.%s", prefix, ks);

@@ -55,6 +55,7 @@ int insp_worker_create(const insp_winclip *wc, int threads, insp_worker **out, i
 void insp_worker_free(insp_worker *w);
 insp_pool *insp_worker_pool(insp_worker *w);
 insp_clip_ws *insp_worker_clip_ws(insp_worker *w);
+insp_score_ws *insp_worker_score_ws(insp_worker *w);
 
 /* Inspects an encoded JPEG/PNG against a product's text embeddings t[2, D] and reference
  * memory (NULL or empty: zero-shot). On failure err says why (bad image → INSP_ERR_FORMAT /

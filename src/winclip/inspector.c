@@ -93,6 +93,7 @@ int insp_worker_create(const insp_winclip *wc, int threads, insp_worker **out, i
 
 insp_pool *insp_worker_pool(insp_worker *w) { return w->pool; }
 insp_clip_ws *insp_worker_clip_ws(insp_worker *w) { return w->ws; }
+insp_score_ws *insp_worker_score_ws(insp_worker *w) { return w->sws; }
 
 /* Preprocess + both tower passes into w->feat; fills the preprocess/image/windows timings. */
 static int compute_features(insp_worker *w, const insp_image *img, insp_timings *t,

@@ -159,7 +159,9 @@ fail:
     return st;
 }
 
+/* What the store's load callbacks share: the ids to load, and the app for the failures. */
 typedef struct id_list {
+    insp_app *app;
     char **ids;
     int n, cap;
 } id_list;
@@ -183,7 +185,7 @@ static void collect(const char *id, const insp_stored_product *p, void *user)
 
 static void report_bad(const char *id, const insp_error *why, void *user)
 {
-    insp_app *app = user;
+    insp_app *app = ((id_list *)user)->app;
     app->products_failed++;
     INSP_LOG_ERROR("product_unreadable", "product %s in the store cannot be read, skipped: %s", id,
                    why->msg);
@@ -191,9 +193,9 @@ static void report_bad(const char *id, const insp_error *why, void *user)
 
 void insp_products_load_all(insp_app *app)
 {
-    id_list l = {0};
+    id_list l = {.app = app};
     insp_error err = {0};
-    if (insp_store_load_all(app->store, collect, report_bad, app, &err) != INSP_OK) {
+    if (insp_store_load_all(app->store, collect, report_bad, &l, &err) != INSP_OK) {
         INSP_LOG_ERROR("store", "cannot list the store: %s", err.msg);
         app->products_failed++;
     }

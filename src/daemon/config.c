@@ -2,6 +2,7 @@
  * text, validation, the keys file, logging and printing. The YAML reader (config_yaml.c)
  * and the flag parser (config_args.c) both go through insp_config_set. */
 #include "daemon/config.h"
+#include "core/strutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,32 +113,12 @@ int insp_config_is_section(const char *name)
     return 0;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    size_t prev[64], cur[64];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof *prev);
-    }
-    return prev[lb];
-}
-
 const char *insp_config_suggest(const char *name)
 {
     const char *best = NULL;
     size_t best_d = 3; /* farther than two edits is a different word */
     for (int i = 0; i < N_ROWS; i++) {
-        size_t d = edit_distance(name, table[i].e.name);
+        size_t d = insp_edit_distance(name, table[i].e.name);
         if (d < best_d) {
             best_d = d;
             best = table[i].e.name;

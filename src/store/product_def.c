@@ -1,6 +1,7 @@
 /* Strict parsing of product definitions: a typo in a field name or a value out of range is an
  * error naming the field, never silently ignored. */
 #include "store/product_def.h"
+#include "core/strutil.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -45,33 +46,12 @@ static const char *type_name(const json_t *v)
     return "an unknown value";
 }
 
-/* Levenshtein distance, capped: only used to suggest the field a typo meant. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    size_t prev[65], cur[65];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
-    }
-    return prev[lb];
-}
-
 static int unknown_field(const char *key, insp_error *err)
 {
     const char *best = NULL;
     size_t best_d = 3; /* suggest only close matches */
     for (size_t i = 0; i < N_FIELDS; i++) {
-        size_t d = edit_distance(key, fields[i].name);
+        size_t d = insp_edit_distance(key, fields[i].name);
         if (d < best_d) {
             best_d = d;
             best = fields[i].name;

@@ -26,10 +26,19 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+#define DEFAULT_MAX_PIXELS (64L * 1000 * 1000)
+
 insp_inspect_params insp_inspect_default_params(void)
 {
-    insp_inspect_params p = {INSP_MAP_PNG16, INSP_MAP_SIZE_IMAGE, 0.0f, 64L * 1000 * 1000};
+    insp_inspect_params p = {INSP_MAP_PNG16, INSP_MAP_SIZE_IMAGE, 0.0f, DEFAULT_MAX_PIXELS};
     return p;
+}
+
+static int decode(const void *data, size_t len, long max_pixels, insp_image *img,
+                  insp_error *err)
+{
+    return insp_image_decode(data, len, max_pixels > 0 ? max_pixels : DEFAULT_MAX_PIXELS, img,
+                             err);
 }
 
 void insp_inspection_free(insp_inspection *r)
@@ -199,8 +208,7 @@ int insp_inspect_encoded(insp_worker *w, const void *data, size_t len, const flo
     memset(out, 0, sizeof *out);
     double t0 = now_ms();
     insp_image img = {0};
-    int st = insp_image_decode(data, len, p->max_pixels > 0 ? p->max_pixels : defaults.max_pixels,
-                               &img, err);
+    int st = decode(data, len, p->max_pixels, &img, err);
     if (st != INSP_OK)
         return st;
     double t1 = now_ms();
@@ -218,8 +226,7 @@ int insp_worker_reference(insp_worker *w, const void *data, size_t len, long max
 {
     *features = NULL;
     insp_image img = {0};
-    int st = insp_image_decode(data, len, max_pixels > 0 ? max_pixels : 64L * 1000 * 1000, &img,
-                               err);
+    int st = decode(data, len, max_pixels, &img, err);
     if (st != INSP_OK)
         return st;
     st = compute_features(w, &img, NULL, err);

@@ -10,9 +10,9 @@
 /* C[M,N] = A[M,K] · B[N,K]^T (+ bias[N] on every row if bias != NULL).
  * B is in PyTorch Linear layout [out, in]. lda/ldb/ldc are row strides in floats; columns
  * of C past N are left untouched. One contiguous slice per thread, each one cblas_sgemm:
- * rows of C when each thread gets >= 16 of them, else columns when each gets >= 64, else
- * (and below ~2^17 multiply-adds) one call on the calling thread. K == 0 gives C = bias
- * (or 0). */
+ * the larger of M and N is cut (so that no thread packs the bigger operand whole), rows
+ * only while each thread gets >= 16 of them and columns >= 64; else (and below ~2^17
+ * multiply-adds) one call on the calling thread. K == 0 gives C = bias (or 0). */
 void insp_gemm_bt(insp_pool *pool, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, const float *bias, float *C, int ldc);
 

@@ -313,7 +313,7 @@ int insp_product_def_parse(const char *json_text, size_t len, insp_product_def *
     if (!json_text)
         return insp_error_set(err, INSP_ERR_FORMAT, "definition: empty body");
     json_error_t jerr;
-    json_t *root = json_loadb(json_text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(json_text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root)
         return insp_error_set(err, INSP_ERR_FORMAT,
                               "definition: invalid JSON at line %d, column %d: %s", jerr.line,

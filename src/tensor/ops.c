@@ -203,8 +203,18 @@ static double sum_sq_lanes(const float *x, int n, double mean)
     return s;
 }
 
+#ifdef INSP_SIMD_X86
+INSP_AVX2 static void layernorm_rows_avx2(const layernorm_job *j, int r0, int r1);
+#endif
+
 static void layernorm_rows(const layernorm_job *j, int r0, int r1)
 {
+#ifdef INSP_SIMD_X86
+    if (insp_simd_avx2()) {
+        layernorm_rows_avx2(j, r0, r1);
+        return;
+    }
+#endif
     for (int r = r0; r < r1; r++) {
         const float *x = j->x + (size_t)r * j->dim;
         float *y = j->y + (size_t)r * j->dim;
@@ -219,6 +229,67 @@ static void layernorm_rows(const layernorm_job *j, int r0, int r1)
             y[i] = (float)(((double)x[i] - mean) * rstd) * j->gamma[i] + j->beta[i];
     }
 }
+
+#ifdef INSP_SIMD_X86
+INSP_AVX2 static inline double hsum4d(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+/* The same arithmetic as layernorm_rows — double accumulation, two passes, centring in
+ * double — four doubles per register. */
+INSP_AVX2 static void layernorm_rows_avx2(const layernorm_job *j, int r0, int r1)
+{
+    const int dim = j->dim;
+    for (int r = r0; r < r1; r++) {
+        const float *x = j->x + (size_t)r * dim;
+        float *y = j->y + (size_t)r * dim;
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i + 16 <= dim; i += 16) {
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+            a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
+            a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)));
+        }
+        double sum = hsum4d(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+        for (; i < dim; i++)
+            sum += x[i];
+        const double mean = sum / dim;
+        const __m256d m = _mm256_set1_pd(mean);
+        a0 = a1 = a2 = a3 = _mm256_setzero_pd();
+        for (i = 0; i + 16 <= dim; i += 16) {
+            __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i)), m);
+            __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)), m);
+            __m256d d2 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)), m);
+            __m256d d3 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)), m);
+            a0 = _mm256_fmadd_pd(d0, d0, a0);
+            a1 = _mm256_fmadd_pd(d1, d1, a1);
+            a2 = _mm256_fmadd_pd(d2, d2, a2);
+            a3 = _mm256_fmadd_pd(d3, d3, a3);
+        }
+        double ss = hsum4d(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+        for (; i < dim; i++) {
+            double d = (double)x[i] - mean;
+            ss += d * d;
+        }
+        const double rstd = 1.0 / sqrt(ss / dim + (double)j->eps);
+        const __m256d rs = _mm256_set1_pd(rstd);
+        for (i = 0; i + 8 <= dim; i += 8) {
+            __m128 lo = _mm256_cvtpd_ps(
+                _mm256_mul_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i)), m), rs));
+            __m128 hi = _mm256_cvtpd_ps(
+                _mm256_mul_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)), m), rs));
+            __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v, _mm256_loadu_ps(j->gamma + i),
+                                                    _mm256_loadu_ps(j->beta + i)));
+        }
+        for (; i < dim; i++)
+            y[i] = (float)(((double)x[i] - mean) * rstd) * j->gamma[i] + j->beta[i];
+    }
+}
+#endif
 
 static void layernorm_item(void *ctx, int i, int n, int thread)
 {

@@ -98,4 +98,6 @@ def pytest_terminal_summary(terminalreporter):
         for r in terminalreporter.stats.get(key, []):
             failed.add(r.nodeid)
     passed -= failed
+    for line in helpers.MEASUREMENTS:
+        terminalreporter.write_line("measured: " + line)
     terminalreporter.write_line("%d passed, %d failed" % (len(passed), len(failed)))

@@ -58,8 +58,15 @@ def content_type_of(name):
 # Route registry: every request the suite sends, as (METHOD, route template). Requests that
 # are meant to miss the router (unknown route, wrong method) are kept apart.
 
+MEASUREMENTS = []  # lines printed at the end of the session (timings, memory)
 ROUTES = []        # (method, template, status)
 ROUTE_MISSES = []  # (method, raw path, status)
+
+
+def measured(line):
+    """Print a measurement now (-s) and again in the session summary."""
+    print(line)
+    MEASUREMENTS.append(line)
 
 
 def route_template(path):
@@ -539,13 +546,13 @@ def noise_png(width, height, seed, level=1):
 
 
 def pattern_png(width, height, level=6):
-    """A large image that compresses to little (so uploads are quick) but takes real time to
-    decode and resize."""
+    """A large image that compresses to little (blocks: 6000x6000 is ~1 MB, so uploads are
+    quick) but takes real time to decode and resize."""
     y = np.arange(height, dtype=np.uint32)[:, None]
     x = np.arange(width, dtype=np.uint32)[None, :]
-    r = ((x * 7 + y * 3) & 255).astype(np.uint8)
-    g = ((x ^ y) & 255).astype(np.uint8)
-    b = (((x // 50 + y // 50) & 1) * 200).astype(np.uint8)
+    r = ((x // 37 * 29 + y // 41 * 13) & 255).astype(np.uint8)
+    g = ((x // 53 * 7 + y // 29 * 31) & 255).astype(np.uint8)
+    b = np.broadcast_to((((x // 50 + y // 50) & 1) * 200).astype(np.uint8), r.shape)
     return png_encode(np.stack([r, g, b], axis=2), level)
 
 
@@ -593,7 +600,8 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         a, b = info["data_offsets"]
-        arr = np.frombuffer(raw[base + a:base + b], dtype=np.dtype(dtypes[info["dtype"]]).newbyteorder("<"))
+        dtype = np.dtype(dtypes[info["dtype"]]).newbyteorder("<")
+        arr = np.frombuffer(raw[base + a:base + b], dtype=dtype)
         out[name] = arr.reshape(info["shape"])
     return out
 

@@ -103,6 +103,34 @@ def test_small_max_pixels(daemon):
     assert d.add_reference("px", "01_normal.png")["references"] == 1
 
 
+def test_multipart_with_bad_parts(d):
+    png = fixture_image("ref_00_normal.png")
+    cases = {
+        "text part": [("a", ("a.png", png, "image/png")),
+                      ("note", ("n.txt", b"hello", "text/plain"))],
+        "field part": [("a", ("a.png", png, "image/png")), ("comment", (None, b"just a field"))],
+        "empty part": [("a", ("a.png", png, "image/png")), ("b", ("b.png", b"", "image/png"))],
+    }
+    for what, files in cases.items():
+        r = d.post("/v1/products/bottle/references", files=files)
+        assert r.status_code in (400, 415), "%s: %d %s" % (what, r.status_code, r.text[:200])
+        assert_error(r, r.status_code, ("bad_image", "bad_request", "unsupported_media_type"))
+        d.assert_serving()
+        assert d.get("/v1/products/bottle").json()["references"] == 0, what
+    boundary = "xyzzy"
+    for body in (b"--xyzzy--\r\n", b"", b"--xyzzy\r\nContent-Type: image/png\r\n\r\n" + png[:100],
+                 b"no boundary here at all"):
+        r = d.post("/v1/products/bottle/references", data=body,
+                   headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+        assert_error(r, 400, ("bad_request", "bad_image"))
+        d.assert_serving()
+    r = d.post("/v1/products/bottle/references", data=b"--x--\r\n",
+               headers={"Content-Type": "multipart/form-data"})  # no boundary parameter
+    assert_error(r, 400, ("bad_request", "bad_image"))
+    d.assert_serving()
+    assert d.get("/v1/products/bottle").json()["references"] == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Content types, JSON
 
@@ -228,8 +256,8 @@ def test_path_like_ids(daemon):
     state_rel = os.path.basename(d.state_dir)
 
     def outside():
-        return {p for p in tree(workdir)
-                if p != state_rel and not p.startswith(state_rel + os.sep) and not p.endswith(".log")}
+        return {p for p in tree(workdir) if p != state_rel and
+                not p.startswith(state_rel + os.sep) and not p.endswith(".log")}
 
     outside_before = outside()
     state_before = tree(d.state_dir)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import helpers
-from helpers import decode_map, fixture_image, png_decode
+from helpers import decode_map, png_decode
 
 MANIFEST = json.loads(helpers.read_file(os.path.join(helpers.TINY, "manifest.json")))
 IMAGES = MANIFEST["images"]
@@ -24,7 +24,8 @@ def run_cli(ext, refs, map_dir):
     cmd += [os.path.join(helpers.IMAGES, i + ext) for i in IMAGES]
     p = subprocess.run(cmd, capture_output=True, timeout=600,
                        env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-    assert p.returncode == 0, "inspect CLI failed (%d): %s" % (p.returncode, p.stderr.decode()[-2000:])
+    assert p.returncode == 0, "inspect CLI failed (%d): %s" % (p.returncode,
+                                                              p.stderr.decode()[-2000:])
     out = {}
     for line in p.stdout.decode().splitlines():
         j = json.loads(line)
@@ -63,8 +64,10 @@ def test_http_matches_cli_and_golden(daemon, tmp_path, shots, ext):
             worst_golden_score = max(worst_golden_score, abs(j["score"] - g_score))
             worst_golden_map = max(worst_golden_map, float(
                 np.abs(http_map.pixels / 65535.0 - g_map).max()))
-    print("shots=%d %s: |http-cli| score %.2e, map %d levels; |http-golden| score %.2e, map %.2e"
-          % (shots, ext, worst_score, worst_level, worst_golden_score, worst_golden_map))
+    helpers.measured("shots=%d %s: |http-cli| score %.2e, map %d levels; "
+                     "|http-golden| score %.2e, map %.2e" % (
+                         shots, ext, worst_score, worst_level, worst_golden_score,
+                         worst_golden_map))
     assert worst_score <= 1e-6, "HTTP vs CLI score differs by %g" % worst_score
     assert worst_level <= 1, "HTTP vs CLI map differs by %d levels" % worst_level
     assert worst_golden_score <= 1e-3, "score vs golden: %g" % worst_golden_score

@@ -103,7 +103,8 @@ def test_metrics(daemon):
     lat = [f for n, f in hists.items() if any("route" in s[1] for s in f["samples"])]
     assert lat, "no latency histogram by route: %s" % sorted(hists)
     samples = lat[0]["samples"]
-    buckets = [s for s in samples if s[0].endswith("_bucket") and "inspect" in s[1].get("route", "")]
+    buckets = [s for s in samples
+               if s[0].endswith("_bucket") and "inspect" in s[1].get("route", "")]
     assert buckets and any(s[1].get("le") == "+Inf" for s in buckets), buckets[:3]
     by_method = {}
     for name, labels, v in buckets:
@@ -155,7 +156,8 @@ def test_models(daemon):
     m = models[0]
     assert m["name"] == "default"
     assert m["test_model"] is True
-    assert isinstance(m.get("warning"), str) and "meaningless" in m["warning"].lower(), m.get("warning")
+    warning = m.get("warning")
+    assert isinstance(warning, str) and "meaningless" in warning.lower(), warning
     weights = os.path.join(helpers.TINY, "weights.safetensors")
     assert m["checksum"].lower() == hashlib.sha256(helpers.read_file(weights)).hexdigest()
     assert (m["image_size"], m["patch_size"], m["width"]) == (96, 16, 64), m
@@ -186,6 +188,10 @@ def test_product_crud(daemon):
     assert p["definition"]["object"] == "circuit board"
     assert abs(p["threshold"] - 0.7) < 1e-6 and p["threshold_source"] == "manual"
     assert p["created"] == created
+
+    r = d.put("/v1/products/pcb-rev7", data=b'{"object": "circuit board", "threshold": 0.7}',
+              headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 200, r.text
 
     r = d.get("/v1/products/pcb-rev7")
     assert r.status_code == 200

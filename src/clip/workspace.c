@@ -73,12 +73,13 @@ int insp_clip_ws_create(const insp_clip *clip, int max_tokens, insp_clip_ws **ou
     ws->im2col = alloc_floats(ws, (long)grid * grid * 3 * patch * patch);
     ws->f0_ln = alloc_floats(ws, (1 + (long)grid * grid) * w);
     ws->keep = malloc((size_t)cap * sizeof *ws->keep);
-    ws->bytes += (size_t)cap * sizeof *ws->keep;
+    ws->order = malloc((size_t)cap * sizeof *ws->order);
+    ws->bytes += (size_t)cap * (sizeof *ws->keep + sizeof *ws->order);
     ws->max_len = max_seq_len(cfg);
     ws->attn_scratch_floats = insp_attention_scratch(NULL, ws->max_len);
     ws->attn_scratch = alloc_floats(ws, ws->attn_scratch_floats);
     if (!ws->x || !ws->h || !ws->qkv || !ws->attn || !ws->mlp || !ws->im2col || !ws->f0_ln ||
-        !ws->keep || !ws->attn_scratch) {
+        !ws->keep || !ws->order || !ws->attn_scratch) {
         insp_clip_ws_free(ws);
         return INSP_ERR_NOMEM;
     }
@@ -98,6 +99,7 @@ void insp_clip_ws_free(insp_clip_ws *ws)
     free(ws->im2col);
     free(ws->f0_ln);
     free(ws->keep);
+    free(ws->order);
     free(ws->attn_scratch);
     free(ws);
 }

@@ -34,6 +34,7 @@ struct insp_clip_ws {
     float *im2col; // [G·G, 3·P·P]      image patches as rows, (c, ky, kx) order
     float *f0_ln;  // [1+G·G, width]    ln_pre(F0), the rows windows are gathered from
     int32_t *keep; // [cap]             rows the last block still has to finish
+    int32_t *order; // [cap]            text: the pass's prompts sorted by length
     insp_seq_group groups[INSP_WS_MAX_GROUPS];
 
     /* Attention scratch depends on the pool's size, which the workspace only learns at call

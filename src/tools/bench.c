@@ -289,16 +289,24 @@ static json_t *run_stages(const options *o, const bench_ctx *ctx, insp_worker *w
             (mem && inspect_once(w, ctx, mem, NULL, -1, err) != INSP_OK))
             return NULL;
     long rss_warm = bench_peak_rss();
-    // Interleaved rounds: zero-shot, few-shot, then both sgemm replays, so that whatever else
-    // loads the machine weighs on all of them alike.
+    // Interleaved rounds: zero-shot and few-shot (in alternating order, so that neither is
+    // always the one run right after the pause), then both sgemm replays, so that whatever
+    // else loads the machine weighs on all of them alike.
     for (int i = 0; i < o->runs; i++) {
-        if (inspect_once(w, ctx, NULL, &zero, i, err) != INSP_OK ||
-            (mem && inspect_once(w, ctx, mem, &few, i, err) != INSP_OK))
-            return NULL;
+        for (int k = 0; k < 2; k++) {
+            bool few_now = (k == 1) != (i % 2 == 1);
+            if (few_now && !mem)
+                continue;
+            if (inspect_once(w, ctx, few_now ? mem : NULL, few_now ? &few : &zero, i, err) !=
+                INSP_OK)
+                return NULL;
+        }
         if (o->sgemm) {
+            // The same order each round: the pool replay first, OpenBLAS's threads second
+            // and then a pause, so that they have stopped spinning when the next round starts.
             pool_s[i] = bench_gemm_replay(ctx->wc, w, false, &ref_flops);
             blas_s[i] = bench_gemm_replay(ctx->wc, w, true, &tmp_flops);
-            usleep(200000); /* let OpenBLAS's own threads stop spinning */
+            usleep(200000);
         }
     }
 

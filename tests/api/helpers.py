@@ -292,17 +292,23 @@ class Daemon:
 
     def start(self, ready_timeout=30):
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.port = free_port()
-        self.runs += 1
-        self.log_path = os.path.join(self.workdir, "%s-run%d.log" % (self.name, self.runs))
-        cmd = [daemon_bin(), "--listen", "127.0.0.1:%d" % self.port, "--state-dir",
-               self.state_dir, "--model", "default=" + TINY] + self.args
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         env=self.env, cwd=self.workdir)
-        self.http = self.client()
-        self._wait_ready(ready_timeout)
-        return self
+        for attempt in range(3):
+            self.port = free_port()
+            self.runs += 1
+            self.log_path = os.path.join(self.workdir, "%s-run%d.log" % (self.name, self.runs))
+            cmd = [daemon_bin(), "--listen", "127.0.0.1:%d" % self.port, "--state-dir",
+                   self.state_dir, "--model", "default=" + TINY] + self.args
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=log, env=self.env, cwd=self.workdir)
+            self.http = self.client()
+            try:
+                self._wait_ready(ready_timeout)
+                return self
+            except AssertionError:
+                # The free port was taken by someone else in between: try another one.
+                if attempt == 2 or self.proc is None or "in use" not in self.log_tail():
+                    raise
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout

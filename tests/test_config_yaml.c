@@ -67,7 +67,6 @@ static void defaults_are_valid(void)
     CHECK_EQ_INT(cfg.workers, 1);
     CHECK_EQ_INT(cfg.threads, 0);
     CHECK_EQ_INT(cfg.queue_length, 8);
-    CHECK_EQ_INT(cfg.http_threads, 16);
     CHECK_EQ_INT(cfg.connection_limit, 256);
     CHECK_EQ_INT(cfg.request_timeout_s, 30);
     CHECK_EQ_INT(cfg.max_body_bytes, 32LL * 1024 * 1024);
@@ -98,7 +97,6 @@ static void full_file(void)
         "workers: 2\n"
         "threads: 3\n"
         "queue_length: 0\n"
-        "http_threads: 32\n"
         "connection_limit: 100\n"
         "request_timeout_s: 5\n"
         "retry_after_s: 2\n"
@@ -133,7 +131,6 @@ static void full_file(void)
     CHECK_EQ_INT(cfg.workers, 2);
     CHECK_EQ_INT(cfg.threads, 3);
     CHECK_EQ_INT(cfg.queue_length, 0);
-    CHECK_EQ_INT(cfg.http_threads, 32);
     CHECK_EQ_INT(cfg.connection_limit, 100);
     CHECK_EQ_INT(cfg.request_timeout_s, 5);
     CHECK_EQ_INT(cfg.retry_after_s, 2);
@@ -580,7 +577,6 @@ static void shipped_yaml_documents_defaults(void)
     CHECK_EQ_INT(cfg.workers, def.workers);
     CHECK_EQ_INT(cfg.threads, def.threads);
     CHECK_EQ_INT(cfg.queue_length, def.queue_length);
-    CHECK_EQ_INT(cfg.http_threads, def.http_threads);
     CHECK_EQ_INT(cfg.connection_limit, def.connection_limit);
     CHECK_EQ_INT(cfg.request_timeout_s, def.request_timeout_s);
     CHECK_EQ_INT(cfg.retry_after_s, def.retry_after_s);

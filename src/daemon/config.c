@@ -45,8 +45,6 @@ static const row table[] = {
       "compute threads per worker (0 = all cores)"}, F(threads), 0},
     {{"queue_length", INSP_CONFIG_INT, 0, 4096, "8", NULL,
       "jobs that may wait for a worker; beyond that 503"}, F(queue_length), 0},
-    {{"http_threads", INSP_CONFIG_INT, 1, 1024, "16", NULL,
-      "HTTP server threads"}, F(http_threads), 0},
     {{"connection_limit", INSP_CONFIG_INT, 1, 65536, "256", NULL,
       "concurrent HTTP connections"}, F(connection_limit), 0},
     {{"request_timeout_s", INSP_CONFIG_INT, 1, 3600, "30", NULL,
@@ -733,11 +731,6 @@ void insp_config_log(const insp_config *cfg)
                       "authentication is off (auth: none) on %s: anyone who can reach it can "
                       "change products",
                       l);
-    if (cfg->http_threads <= cfg->workers + cfg->queue_length)
-        INSP_LOG_WARN("config",
-                      "http_threads (%d) <= workers + queue_length (%d): when every HTTP thread "
-                      "waits for an inference, /healthz and 503 answers wait too",
-                      cfg->http_threads, cfg->workers + cfg->queue_length);
 }
 
 /* A double-quoted YAML scalar. */

@@ -44,7 +44,6 @@ typedef struct insp_config {
     int threads;     /* compute threads per worker; 0 in the file = all cores (validate
                         resolves it, so after validation it is >= 1) */
     int queue_length;      /* jobs that may wait for a worker; more -> 503 */
-    int http_threads;      /* libmicrohttpd thread pool */
     int connection_limit;  /* concurrent connections */
     int request_timeout_s; /* idle connection timeout */
     int retry_after_s;     /* Retry-After of a 503 */

@@ -147,7 +147,6 @@ int main(int argc, char **argv)
     insp_http_params hp = {
         .addr = app.cfg.listen_addr,
         .port = app.cfg.port,
-        .threads = app.cfg.http_threads,
         .connection_limit = app.cfg.connection_limit,
         .timeout_s = app.cfg.request_timeout_s,
         .max_body_bytes = app.cfg.max_body_bytes,

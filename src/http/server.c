@@ -205,7 +205,10 @@ int insp_http_start(const insp_http_params *params, insp_http_server **out, insp
     struct sockaddr_in v4 = {0};
     struct sockaddr_in6 v6 = {0};
     const struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC;
+    /* A thread per connection: handlers block until their inference is done, and that must
+     * not stall other connections (a pool thread would also serve its other connections). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_AUTO | MHD_USE_ITC;
     const char *addr = strcmp(params->addr, "localhost") == 0 ? "127.0.0.1" : params->addr;
     if (inet_pton(AF_INET, addr, &v4.sin_addr) == 1) {
         v4.sin_family = AF_INET;
@@ -227,7 +230,6 @@ int insp_http_start(const insp_http_params *params, insp_http_server **out, insp
 
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, (void *)sa},
-        {MHD_OPTION_THREAD_POOL_SIZE, params->threads > 1 ? params->threads : 1, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, params->connection_limit, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, params->timeout_s, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},

@@ -1,4 +1,5 @@
-/* The HTTP front: libmicrohttpd with a thread pool, bodies collected up to a limit, one
+/* The HTTP front: libmicrohttpd with a thread per connection (a handler may block waiting for
+ * an inference without holding up any other connection), bodies collected up to a limit, one
  * handler callback per complete request, and a drain that finishes what is in flight. */
 #ifndef INSPD_HTTP_SERVER_H
 #define INSPD_HTTP_SERVER_H
@@ -44,7 +45,6 @@ typedef void (*insp_http_error_fn)(void *app, const insp_http_request *req, int 
 typedef struct insp_http_params {
     const char *addr;          /* IP literal or "localhost" */
     int port;                  /* 0 = any free port */
-    int threads;               /* libmicrohttpd's thread pool */
     int connection_limit;
     int timeout_s;             /* idle connection timeout */
     long long max_body_bytes;

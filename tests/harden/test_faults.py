@@ -311,3 +311,35 @@ def test_sigkill_during_uploads_and_inspections(daemons):
     d.stop_ok()
     hd.assert_store_clean(d.state_dir)
     hd.measured("SIGKILL: 6 rounds, %d acknowledged uploads, all kept" % acked_total)
+
+
+def test_nearly_full_filesystem(mounts, daemons):
+    """Every amount of space from none to enough for the image, product.json and the embedding
+    cache: each upload is either acknowledged and kept, or refused naming the lack of space,
+    and the store is consistent after each."""
+    state = mounts.tmpfs("state", "2m")
+    d = daemons(state_dir=state)
+    d.create_product("n")
+    acked = 0
+    answers = []
+    for free_kib in range(0, 40, 4):
+        filler = hd.fill_fs(state)
+        os.truncate(filler, max(0, os.path.getsize(filler) - free_kib * 1024))
+        r = d.add_ref("n", hd.noise_png(600 + free_kib, size=40))
+        if r.status_code == 200:
+            acked += 1
+            assert r.json()["references"] == acked, r.text
+        else:
+            hd.assert_error(r, (500, 507), words=("space",))
+        answers.append("%d KiB: %d" % (free_kib, r.status_code))
+        hd.assert_store_clean(state)
+        assert d.n_refs("n") == acked
+        os.remove(filler)
+    assert acked > 0 and acked < len(answers), answers  # both outcomes were exercised
+    d.assert_serving()
+    d.stop_ok()
+    d.start()
+    assert d.n_refs("n") == acked
+    r = d.inspect("n", hd.fixture("00_normal.png"))
+    assert r.status_code == 200 and r.json()["mode"] == "few-shot", r.text[:300]
+    hd.measured("nearly full store: " + ", ".join(answers))

@@ -111,6 +111,8 @@ def test_soak(daemons):
     for n in ("ref_00_normal.png", "ref_01_normal.jpg"):
         d.add_ref_ok("fs", hd.fixture(n), "image/png" if n.endswith(".png") else "image/jpeg")
 
+    time.sleep(0.5)
+    fds_idle0 = hd.n_fds(d.pid)  # before any client connects
     stop = threading.Event()
     stats = Stats()
     threads = [threading.Thread(target=inspector, args=(d, stop, stats, k)) for k in range(INSPECTORS)]
@@ -146,7 +148,7 @@ def test_soak(daemons):
         "seconds": round(took, 1), "requests": total, "inspections_200": len(stats.latency),
         "busy_503": n503, "errors": stats.status.get("errors", 0),
         "rss_kib_start": rss0, "rss_kib_end": rss1, "rss_kib_max": max(samples + [rss1]),
-        "fds_start": fds0, "fds_end": fds1, "threads_start": thr0, "threads_end": thr1,
+        "fds_idle_before": fds_idle0, "fds_start": fds0, "fds_end": fds1, "threads_start": thr0, "threads_end": thr1,
         "p50_ms": round(pct(stats.latency, 50) * 1000, 1),
         "p99_ms": round(pct(stats.latency, 99) * 1000, 1),
         "asan": asan, "statuses": stats.status,
@@ -159,5 +161,6 @@ def test_soak(daemons):
     assert not stats.errors, "unexpected answers: %s" % stats.errors
     assert len(stats.latency) > 0
     assert fds1 <= fds0 + 2, "open fds grew: %d -> %d" % (fds0, fds1)
+    assert fds1 <= fds_idle0 + 2, "open fds after the load %d, before it %d" % (fds1, fds_idle0)
     if not asan:
         assert rss1 <= rss0 * 1.25 + 32 * 1024, "RSS grew: %d -> %d KiB" % (rss0, rss1)

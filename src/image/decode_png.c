@@ -6,7 +6,6 @@
  * take the high byte there too); alpha and tRNS are dropped without compositing, as the
  * reference's convert("RGB") does; gAMA/iCCP are ignored. Any libpng error, a bad critical
  * chunk CRC or a missing IEND is INSP_ERR_FORMAT. */
-#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -60,56 +59,13 @@ int insp_png_parse_header(const uint8_t *p, size_t len, insp_png_header *hdr, in
     return INSP_OK;
 }
 
-/* Everything the decode needs, owned by the caller's frame so nothing that setjmp's frame
- * modifies has to survive the longjmp. */
-typedef struct rgb_job {
-    insp_png_src src;
-    insp_png_errctx ectx;
-    const insp_png_header *hdr;
-    png_bytep *rows; /* [height] pointers into the output */
-} rgb_job;
-
-static void decode_body(png_structp png, png_infop info, rgb_job *job)
+/* Palette and gray expand to RGB, 16 bits keep the high byte, alpha goes (see the top). */
+static void rgb_transforms(png_structp png)
 {
-    png_uint_32 w = (png_uint_32)job->hdr->width, h = (png_uint_32)job->hdr->height;
-    png_set_read_fn(png, &job->src, insp_png_read_mem);
-    /* Nothing larger than the header we checked and allocated for (libpng's default caps
-     * would also refuse a legal 2,000,000 × 1 strip). */
-    png_set_user_limits(png, w, h);
-    png_read_info(png, info);
-    if (png_get_image_width(png, info) != w || png_get_image_height(png, info) != h)
-        png_error(png, "IHDR differs from the parsed header");
     png_set_expand(png);
     png_set_strip_16(png);
     png_set_strip_alpha(png);
     png_set_gray_to_rgb(png);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    if (png_get_rowbytes(png, info) != (size_t)w * 3 || png_get_bit_depth(png, info) != 8)
-        png_error(png, "conversion to 8-bit RGB failed");
-    png_read_image(png, job->rows);
-    png_read_end(png, NULL);
-}
-
-static int run_decode(rgb_job *job)
-{
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &job->ectx,
-                                             insp_png_on_error, insp_png_on_warning);
-    if (!png)
-        return INSP_ERR_NOMEM;
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return INSP_ERR_NOMEM;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        return strncmp(job->ectx.msg, "Out of memory", 13) == 0 ? INSP_ERR_NOMEM
-                                                                 : INSP_ERR_FORMAT;
-    }
-    decode_body(png, info, job);
-    png_destroy_read_struct(&png, &info, NULL);
-    return INSP_OK;
 }
 
 int insp_png_decode_rgb(const uint8_t *data, size_t len, const insp_png_header *hdr,
@@ -126,14 +82,13 @@ int insp_png_decode_rgb(const uint8_t *data, size_t len, const insp_png_header *
     }
     for (size_t y = 0; y < h; y++)
         rows[y] = rgb + y * w * 3;
-    rgb_job job = {.src = {data, len, 0}, .hdr = hdr, .rows = rows};
-    int rc = run_decode(&job);
+    insp_png_reader rd = {.src = {data, len, 0}, .hdr = hdr, .rows = rows,
+                          .transforms = rgb_transforms, .channels = 3, .depth = 8};
+    int rc = insp_png_read_rows(&rd, err);
     free(rows);
     if (rc != INSP_OK) {
         free(rgb);
-        if (rc == INSP_ERR_NOMEM)
-            return insp_error_set(err, rc, "PNG: out of memory while decoding");
-        return insp_error_set(err, rc, "PNG: %s", job.ectx.msg[0] ? job.ectx.msg : "decode failed");
+        return rc;
     }
     out->width = hdr->width;
     out->height = hdr->height;

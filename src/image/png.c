@@ -104,51 +104,11 @@ int insp_png_encode_gray8(const uint8_t *px, int width, int height, uint8_t **pn
     return encode_gray(px, width, height, 8, png, png_len);
 }
 
-typedef struct gray_job {
-    insp_png_src src;
-    insp_png_errctx ectx;
-    const insp_png_header *hdr;
-    png_bytep *rows; /* [height] rows of 2·width bytes */
-} gray_job;
-
-static void gray_body(png_structp png, png_infop info, gray_job *job)
+/* 1/2/4-bit gray widens to 8 bits, 16 bits stay; the alpha of gray+alpha goes. */
+static void gray_transforms(png_structp png)
 {
-    png_uint_32 w = (png_uint_32)job->hdr->width, h = (png_uint_32)job->hdr->height;
-    png_set_read_fn(png, &job->src, insp_png_read_mem);
-    png_set_user_limits(png, w, h);
-    png_read_info(png, info);
-    if (png_get_image_width(png, info) != w || png_get_image_height(png, info) != h)
-        png_error(png, "IHDR differs from the parsed header");
     png_set_expand_gray_1_2_4_to_8(png);
     png_set_strip_alpha(png);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    int depth = png_get_bit_depth(png, info);
-    if (png_get_channels(png, info) != 1 || png_get_rowbytes(png, info) != (size_t)w * depth / 8)
-        png_error(png, "conversion to one gray channel failed");
-    png_read_image(png, job->rows);
-    png_read_end(png, NULL);
-}
-
-static int run_gray(gray_job *job)
-{
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &job->ectx,
-                                             insp_png_on_error, insp_png_on_warning);
-    if (!png)
-        return INSP_ERR_NOMEM;
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return INSP_ERR_NOMEM;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        return strncmp(job->ectx.msg, "Out of memory", 13) == 0 ? INSP_ERR_NOMEM
-                                                                 : INSP_ERR_FORMAT;
-    }
-    gray_body(png, info, job);
-    png_destroy_read_struct(&png, &info, NULL);
-    return INSP_OK;
 }
 
 int insp_png_decode_gray16(const void *data, size_t len, uint16_t **px, int *width, int *height,
@@ -190,15 +150,14 @@ int insp_png_decode_gray16(const void *data, size_t len, uint16_t **px, int *wid
     size_t stride = is16 ? 2 * w : w;
     for (size_t y = 0; y < h; y++)
         rows[y] = raw + y * stride;
-    gray_job job = {.src = {data, len, 0}, .hdr = &hdr, .rows = rows};
-    rc = run_gray(&job);
+    insp_png_reader rd = {.src = {data, len, 0}, .hdr = &hdr, .rows = rows,
+                          .transforms = gray_transforms, .channels = 1, .depth = is16 ? 16 : 8};
+    rc = insp_png_read_rows(&rd, err);
     free(rows);
     if (rc != INSP_OK) {
         free(raw);
         free(vals);
-        if (rc == INSP_ERR_NOMEM)
-            return insp_error_set(err, rc, "PNG: out of memory while decoding");
-        return insp_error_set(err, rc, "PNG: %s", job.ectx.msg[0] ? job.ectx.msg : "decode failed");
+        return rc;
     }
     for (size_t i = 0; i < w * h; i++)
         vals[i] = is16 ? (uint16_t)(raw[2 * i] << 8 | raw[2 * i + 1]) : (uint16_t)(raw[i] * 257);

@@ -137,27 +137,42 @@ static void pass_v(const float *src, int cols, const axis_weights *ax, float *ds
     }
 }
 
+/* Both axes' weights and the horizontal pass's output, set up once per resize. */
+typedef struct resampler {
+    axis_weights ax, ay;
+    float *tmp; // [in_h, out_w]
+} resampler;
+
+static void resampler_free(resampler *r)
+{
+    axis_free(&r->ay);
+    axis_free(&r->ax);
+    free(r->tmp);
+}
+
+static int resampler_init(resampler *r, int w, int h, int out_w, int out_h)
+{
+    memset(r, 0, sizeof *r);
+    r->tmp = malloc((size_t)h * (size_t)out_w * sizeof *r->tmp);
+    if (!r->tmp || axis_init(&r->ax, w, out_w) != INSP_OK ||
+        axis_init(&r->ay, h, out_h) != INSP_OK) {
+        resampler_free(r);
+        return INSP_ERR_NOMEM;
+    }
+    return INSP_OK;
+}
+
 int insp_resize_bicubic_plane(const float *src, int w, int h, float *dst, int out_w, int out_h)
 {
     if (!src || !dst || w < 1 || h < 1 || out_w < 1 || out_h < 1)
         return INSP_ERR_INVALID;
-    axis_weights ax, ay;
-    float *tmp = malloc((size_t)h * (size_t)out_w * sizeof *tmp); // [h, out_w]
-    int rc = INSP_ERR_NOMEM;
-    if (!tmp)
-        return rc;
-    if ((rc = axis_init(&ax, w, out_w)) != INSP_OK)
-        goto done_tmp;
-    if ((rc = axis_init(&ay, h, out_h)) != INSP_OK)
-        goto done_ax;
-    pass_h_f32(src, w, h, &ax, tmp); // [h, w] → [h, out_w]
-    pass_v(tmp, out_w, &ay, dst);    // [h, out_w] → [out_h, out_w]
-    axis_free(&ay);
-done_ax:
-    axis_free(&ax);
-done_tmp:
-    free(tmp);
-    return rc;
+    resampler r;
+    if (resampler_init(&r, w, h, out_w, out_h) != INSP_OK)
+        return INSP_ERR_NOMEM;
+    pass_h_f32(src, w, h, &r.ax, r.tmp); // [h, w] → [h, out_w]
+    pass_v(r.tmp, out_w, &r.ay, dst);    // [h, out_w] → [out_h, out_w]
+    resampler_free(&r);
+    return INSP_OK;
 }
 
 int insp_image_to_input(const insp_image *img, int size, const float mean[3], const float std[3],
@@ -174,26 +189,16 @@ int insp_image_to_input(const insp_image *img, int size, const float mean[3], co
     float lut[256];
     for (int v = 0; v < 256; v++)
         lut[v] = (float)v / 255.0f;
-    axis_weights ax, ay;
-    float *tmp = malloc((size_t)h * (size_t)size * sizeof *tmp); // [h, S] one channel
-    int rc = INSP_ERR_NOMEM;
-    if (!tmp)
-        return rc;
-    if ((rc = axis_init(&ax, w, size)) != INSP_OK)
-        goto done_tmp;
-    if ((rc = axis_init(&ay, h, size)) != INSP_OK)
-        goto done_ax;
+    resampler r;
+    if (resampler_init(&r, w, h, size, size) != INSP_OK)
+        return INSP_ERR_NOMEM;
     for (int c = 0; c < 3; c++) {
         float *dst = out + (size_t)c * plane; // [S, S]
-        pass_h_rgb(img->rgb, w, h, c, lut, &ax, tmp); // [h, w] → [h, S]
-        pass_v(tmp, size, &ay, dst);                   // [h, S] → [S, S]
+        pass_h_rgb(img->rgb, w, h, c, lut, &r.ax, r.tmp); // [h, w] → [h, S]
+        pass_v(r.tmp, size, &r.ay, dst);                   // [h, S] → [S, S]
         for (size_t i = 0; i < plane; i++)
             dst[i] = (dst[i] - mean[c]) / std[c];
     }
-    axis_free(&ay);
-done_ax:
-    axis_free(&ax);
-done_tmp:
-    free(tmp);
-    return rc;
+    resampler_free(&r);
+    return INSP_OK;
 }

@@ -3,6 +3,7 @@
 #include <jansson.h>
 
 #include "clip/workspace.h"
+#include "golden.h"
 #include "harness.h"
 #include "inspectd/clip.h"
 #include "inspectd/pool.h"
@@ -11,51 +12,8 @@
 #define GOLDEN_TOL 1e-4
 #define SAME_TOL 1e-6
 
-typedef struct fixture {
-    insp_clip *clip;
-    insp_safetensors *expected;
-    json_t *manifest;
-    int ctx, dim;
-} fixture;
-
-static void fixture_close(fixture *f)
-{
-    insp_clip_free(f->clip);
-    insp_st_close(f->expected);
-    json_decref(f->manifest);
-    memset(f, 0, sizeof *f);
-}
-
-static int fixture_open(const char *name, fixture *f)
-{
-    char rel[256];
-    insp_error err;
-    memset(f, 0, sizeof *f);
-    int rc = insp_clip_load(fixture_path(name), &f->clip, &err);
-    if (rc != INSP_OK) {
-        fprintf(stderr, "  load %s: %s\n", name, err.msg);
-        return rc;
-    }
-    snprintf(rel, sizeof rel, "%s/expected.safetensors", name);
-    rc = insp_st_open(fixture_path(rel), &f->expected, &err);
-    if (rc != INSP_OK) {
-        fprintf(stderr, "  open %s: %s\n", rel, err.msg);
-        fixture_close(f);
-        return rc;
-    }
-    snprintf(rel, sizeof rel, "%s/manifest.json", name);
-    f->manifest = json_load_file(fixture_path(rel), 0, NULL);
-    if (!f->manifest) {
-        fixture_close(f);
-        return INSP_ERR_FORMAT;
-    }
-    f->ctx = insp_clip_get_config(f->clip)->text.context_length;
-    f->dim = insp_clip_get_config(f->clip)->embed_dim;
-    return INSP_OK;
-}
-
 /* A tensor of the given dtype with `cols` columns (rows returned in *rows), or NULL. */
-static const void *expect_2d(const fixture *f, const char *name, insp_dtype dtype, int cols,
+static const void *expect_2d(const golden_set *f, const char *name, insp_dtype dtype, int cols,
                              int *rows)
 {
     const insp_st_tensor *t = insp_st_find(f->expected, name);
@@ -72,9 +30,9 @@ static const void *expect_2d(const fixture *f, const char *name, insp_dtype dtyp
 
 static void golden(const char *name)
 {
-    fixture f;
-    REQUIRE(fixture_open(name, &f) == INSP_OK);
-    const int D = f.dim, ctx = f.ctx;
+    golden_set f;
+    REQUIRE(golden_set_open(name, 1, &f) == INSP_OK);
+    const int D = f.cfg->embed_dim, ctx = f.cfg->text.context_length;
     insp_clip_ws *ws = NULL;
     insp_pool *pool = NULL;
     CHECK_OK(insp_clip_ws_create(f.clip, 0, &ws));
@@ -136,31 +94,24 @@ static void golden(const char *name)
            name, n_classes, n_prompts, worst_prompt, worst_mean);
     insp_pool_free(pool);
     insp_clip_ws_free(ws);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
-static void golden_tiny(void)
-{
-    golden("tiny");
-}
-
-static void golden_tiny_quickgelu(void)
-{
-    golden("tiny-quickgelu");
-}
+static void golden_tiny(void) { golden("tiny"); }
+static void golden_tiny_quickgelu(void) { golden("tiny-quickgelu"); }
 
 /* Encodes the first class's normal prompts with the given workspace and pool into a new buffer. */
-static float *encode_normal(const fixture *f, insp_clip_ws *ws, insp_pool *pool, int *n_out)
+static float *encode_normal(const golden_set *f, insp_clip_ws *ws, insp_pool *pool, int *n_out)
 {
     const char *key = json_string_value(
         json_object_get(json_array_get(json_object_get(f->manifest, "classes"), 0), "key"));
     char name[160];
     int n = 0;
     snprintf(name, sizeof name, "tokens.%s.normal", key ? key : "?");
-    const int32_t *ids = expect_2d(f, name, INSP_DTYPE_I32, f->ctx, &n);
+    const int32_t *ids = expect_2d(f, name, INSP_DTYPE_I32, f->cfg->text.context_length, &n);
     if (!ids || n < 1)
         return NULL;
-    float *out = malloc((size_t)n * f->dim * sizeof(float));
+    float *out = malloc((size_t)n * f->cfg->embed_dim * sizeof(float));
     if (out && insp_clip_encode_text(f->clip, ws, pool, n, ids, out) != INSP_OK) {
         free(out);
         return NULL;
@@ -173,8 +124,8 @@ static float *encode_normal(const fixture *f, insp_clip_ws *ws, insp_pool *pool,
  * give what a full-length, single-pass, single-thread run gives. */
 static void shortcuts_invariant(void)
 {
-    fixture f;
-    REQUIRE(fixture_open("tiny", &f) == INSP_OK);
+    golden_set f;
+    REQUIRE(golden_set_open("tiny", 1, &f) == INSP_OK);
     insp_clip_ws *ws = NULL, *small = NULL;
     insp_pool *pool2 = NULL;
     int ok = insp_clip_ws_create(f.clip, 0, &ws) == INSP_OK &&
@@ -191,7 +142,7 @@ static void shortcuts_invariant(void)
     CHECK(full && trimmed && chunked && two);
     if (full && trimmed && chunked && two) {
         CHECK(n == n_full && n == n_small && n == n_two);
-        const long len = (long)n * f.dim;
+        const long len = (long)n * f.cfg->embed_dim;
         double e_trim = rel_error(trimmed, full, len), e_chunk = rel_error(chunked, full, len);
         double e_two = rel_error(two, trimmed, len);
         CHECK_MSG(e_trim <= SAME_TOL, "trimmed vs full length: %.3g", e_trim);
@@ -209,15 +160,15 @@ static void shortcuts_invariant(void)
     insp_pool_free(pool2);
     insp_clip_ws_free(small);
     insp_clip_ws_free(ws);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
 /* An EOT at the last position (a prompt cut to the full context) and one at position 1. */
 static void eot_at_the_edges(void)
 {
-    fixture f;
-    REQUIRE(fixture_open("tiny", &f) == INSP_OK);
-    const int ctx = f.ctx, D = f.dim;
+    golden_set f;
+    REQUIRE(golden_set_open("tiny", 1, &f) == INSP_OK);
+    const int ctx = f.cfg->text.context_length, D = f.cfg->embed_dim;
     insp_clip_ws *ws = NULL;
     REQUIRE(insp_clip_ws_create(f.clip, 0, &ws) == INSP_OK);
     int32_t *ids = calloc(2L * ctx, sizeof *ids);
@@ -245,19 +196,19 @@ static void eot_at_the_edges(void)
     free(a);
     free(b);
     insp_clip_ws_free(ws);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
 static void bad_arguments(void)
 {
-    fixture f;
-    REQUIRE(fixture_open("tiny", &f) == INSP_OK);
+    golden_set f;
+    REQUIRE(golden_set_open("tiny", 1, &f) == INSP_OK);
     insp_clip_ws *ws = NULL;
     REQUIRE(insp_clip_ws_create(f.clip, 0, &ws) == INSP_OK);
-    const int ctx = f.ctx;
+    const int ctx = f.cfg->text.context_length;
     int32_t *ids = calloc(ctx, sizeof *ids);
     float out[512];
-    REQUIRE(ids && f.dim <= 512);
+    REQUIRE(ids && f.cfg->embed_dim <= 512);
     ids[0] = 49406;
     ids[1] = 49407;
     CHECK_OK(insp_clip_encode_text(f.clip, ws, NULL, 1, ids, out));
@@ -273,7 +224,7 @@ static void bad_arguments(void)
     CHECK_EQ_INT(insp_clip_encode_text(f.clip, ws, NULL, 1, ids, out), INSP_ERR_INVALID);
     free(ids);
     insp_clip_ws_free(ws);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
 TEST_MAIN(T(golden_tiny), T(golden_tiny_quickgelu), T(shortcuts_invariant), T(eot_at_the_edges),

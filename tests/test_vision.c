@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "clip/workspace.h"
+#include "golden.h"
 #include "harness.h"
 #include "inspectd/clip.h"
 #include "inspectd/pool.h"
@@ -12,66 +13,8 @@
 #define GOLDEN_TOL 1e-4
 #define SAME_TOL 1e-6
 
-/* One fixture: the model, its expected outputs, and the image names of its manifest. */
-typedef struct fixture {
-    insp_clip *clip;
-    insp_safetensors *expected;
-    json_t *manifest;
-    int grid, width, dim;
-} fixture;
-
-static void fixture_close(fixture *f)
-{
-    insp_clip_free(f->clip);
-    insp_st_close(f->expected);
-    json_decref(f->manifest);
-    memset(f, 0, sizeof *f);
-}
-
-static int fixture_open(const char *name, fixture *f)
-{
-    char rel[256];
-    insp_error err;
-    memset(f, 0, sizeof *f);
-    int rc = insp_clip_load(fixture_path(name), &f->clip, &err);
-    if (rc != INSP_OK) {
-        fprintf(stderr, "  load %s: %s\n", name, err.msg);
-        return rc;
-    }
-    snprintf(rel, sizeof rel, "%s/expected.safetensors", name);
-    rc = insp_st_open(fixture_path(rel), &f->expected, &err);
-    if (rc != INSP_OK) {
-        fprintf(stderr, "  open %s: %s\n", rel, err.msg);
-        fixture_close(f);
-        return rc;
-    }
-    snprintf(rel, sizeof rel, "%s/manifest.json", name);
-    f->manifest = json_load_file(fixture_path(rel), 0, NULL);
-    if (!f->manifest) {
-        fixture_close(f);
-        return INSP_ERR_FORMAT;
-    }
-    const insp_clip_config *cfg = insp_clip_get_config(f->clip);
-    f->grid = cfg->vision.grid;
-    f->width = cfg->vision.width;
-    f->dim = cfg->embed_dim;
-    return INSP_OK;
-}
-
-/* The F32 tensor `name` with exactly numel values, or NULL (after a failed check). */
-static const float *expect_f32(const fixture *f, const char *name, long numel)
-{
-    const insp_st_tensor *t = insp_st_find(f->expected, name);
-    CHECK_MSG(t != NULL, "expected tensor %s missing", name);
-    if (!t)
-        return NULL;
-    CHECK_MSG(t->dtype == INSP_DTYPE_F32 && t->numel == numel, "%s: dtype %s, %lld values", name,
-              insp_dtype_name(t->dtype), (long long)t->numel);
-    return t->dtype == INSP_DTYPE_F32 && t->numel == numel ? t->data : NULL;
-}
-
 /* Window patch lists [n_win, k·k] from masks.s<k> ([k·k, n_win], one window per column). */
-static int32_t *window_patches(const fixture *f, int k, int *n_win)
+static int32_t *window_patches(const golden_set *f, int k, int *n_win)
 {
     char name[32];
     snprintf(name, sizeof name, "masks.s%d", k);
@@ -99,13 +42,13 @@ typedef struct windows {
     insp_window_set sets[2];
 } windows;
 
-static int windows_init(const fixture *f, windows *w)
+static int windows_init(const golden_set *f, windows *w)
 {
     memset(w, 0, sizeof *w);
     for (int i = 0; i < 2; i++) {
         int k = 2 + i, n = 0;
         w->patches[i] = window_patches(f, k, &n);
-        w->out[i] = calloc((size_t)(n > 0 ? n : 1) * f->dim, sizeof(float));
+        w->out[i] = calloc((size_t)(n > 0 ? n : 1) * f->cfg->embed_dim, sizeof(float));
         if (!w->patches[i] || !w->out[i])
             return -1;
         w->sets[i] = (insp_window_set){.k = k, .n = n, .patches = w->patches[i], .out = w->out[i]};
@@ -123,7 +66,7 @@ static void windows_free(windows *w)
 
 /* Names of the manifest's images (n_images of them, all with golden outputs) followed by its
  * references (only their inputs are in the fixture). */
-static int image_names(const fixture *f, const char **names, int max, int *n_images)
+static int image_names(const golden_set *f, const char **names, int max, int *n_images)
 {
     int n = 0;
     const char *lists[] = {"images", "references"};
@@ -142,9 +85,9 @@ static int image_names(const fixture *f, const char **names, int max, int *n_ima
 }
 
 /* Golden tensor `name` when the image has golden outputs (required then), else NULL. */
-static const float *golden_f32(const fixture *f, bool required, const char *name, long numel)
+static const float *golden_f32(const golden_set *f, bool required, const char *name, long numel)
 {
-    return required ? expect_f32(f, name, numel) : NULL;
+    return required ? golden_set_f32(f, name, numel) : NULL;
 }
 
 static bool all_finite(const float *x, long n)
@@ -157,13 +100,14 @@ static bool all_finite(const float *x, long n)
 
 static void golden(const char *name)
 {
-    fixture f;
-    REQUIRE(fixture_open(name, &f) == INSP_OK);
+    golden_set f;
+    REQUIRE(golden_set_open(name, 1, &f) == INSP_OK);
     insp_clip_ws *ws = NULL;
     insp_pool *pool = NULL;
     windows win;
-    const int G = f.grid, W = f.width, D = f.dim,
-              S = insp_clip_get_config(f.clip)->vision.image_size;
+    const insp_clip_config *cfg = f.cfg;
+    const int G = cfg->vision.grid, W = cfg->vision.width, D = cfg->embed_dim,
+              S = cfg->vision.image_size;
     float *embed = malloc(D * sizeof(float)), *patches = malloc((long)G * G * W * sizeof(float));
     float *f0 = malloc((1L + G * G) * W * sizeof(float));
     CHECK_OK(insp_clip_ws_create(f.clip, 0, &ws));
@@ -180,7 +124,7 @@ static void golden(const char *name)
     for (int i = 0; ws && pool && win_ok && embed && patches && f0 && i < n_img; i++) {
         char key[160];
         snprintf(key, sizeof key, "input.%s", names[i]);
-        const float *input = expect_f32(&f, key, 3L * S * S);
+        const float *input = golden_set_f32(&f, key, 3L * S * S);
         if (!input)
             continue;
         const bool has_golden = i < n_golden;
@@ -224,25 +168,18 @@ static void golden(const char *name)
     windows_free(&win);
     insp_pool_free(pool);
     insp_clip_ws_free(ws);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
-static void golden_tiny(void)
-{
-    golden("tiny");
-}
-
-static void golden_tiny_quickgelu(void)
-{
-    golden("tiny-quickgelu");
-}
+static void golden_tiny(void) { golden("tiny"); }
+static void golden_tiny_quickgelu(void) { golden("tiny-quickgelu"); }
 
 /* F0 of the fixture's first image, computed with a default workspace and no pool. */
-static float *first_f0(const fixture *f)
+static float *first_f0(const golden_set *f)
 {
-    const int S = insp_clip_get_config(f->clip)->vision.image_size;
-    const float *input = expect_f32(f, "input.00_normal", 3L * S * S);
-    float *f0 = malloc((1L + f->grid * f->grid) * f->width * sizeof(float));
+    const int S = f->cfg->vision.image_size, G = f->cfg->vision.grid;
+    const float *input = golden_set_f32(f, "input.00_normal", 3L * S * S);
+    float *f0 = malloc((1L + G * G) * f->cfg->vision.width * sizeof(float));
     insp_clip_ws *ws = NULL;
     if (!input || !f0 || insp_clip_ws_create(f->clip, 0, &ws) != INSP_OK ||
         insp_clip_encode_image(f->clip, ws, NULL, input, NULL, NULL, f0) != INSP_OK) {
@@ -257,12 +194,12 @@ static float *first_f0(const fixture *f)
  * a tiny workspace (chunks splitting a set), or as more sets than one pass takes groups. */
 static void windows_batching_invariant(void)
 {
-    fixture f;
-    REQUIRE(fixture_open("tiny", &f) == INSP_OK);
+    golden_set f;
+    REQUIRE(golden_set_open("tiny", 1, &f) == INSP_OK);
     float *f0 = first_f0(&f);
     windows ref, alt;
     insp_clip_ws *ws = NULL, *small = NULL;
-    const int D = f.dim;
+    const int D = f.cfg->embed_dim;
     int ok = f0 && windows_init(&f, &ref) == 0 && windows_init(&f, &alt) == 0 &&
              insp_clip_ws_create(f.clip, 0, &ws) == INSP_OK &&
              insp_clip_ws_create(f.clip, 1, &small) == INSP_OK;
@@ -319,28 +256,28 @@ static void windows_batching_invariant(void)
     insp_clip_ws_free(small);
     insp_clip_ws_free(ws);
     free(f0);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
 /* The class-token-only path (no patch tokens wanted) gives the same embedding and F0. */
 static void image_without_patch_tokens(void)
 {
-    fixture f;
-    REQUIRE(fixture_open("tiny", &f) == INSP_OK);
-    const int S = insp_clip_get_config(f.clip)->vision.image_size, G = f.grid, W = f.width;
-    const float *input = expect_f32(&f, "input.02_scratch", 3L * S * S);
-    const float *want = expect_f32(&f, "image_embedding.02_scratch", f.dim);
+    golden_set f;
+    REQUIRE(golden_set_open("tiny", 1, &f) == INSP_OK);
+    const int S = f.cfg->vision.image_size, G = f.cfg->vision.grid, W = f.cfg->vision.width;
+    const float *input = golden_set_f32(&f, "input.02_scratch", 3L * S * S);
+    const float *want = golden_set_f32(&f, "image_embedding.02_scratch", f.cfg->embed_dim);
     insp_clip_ws *ws = NULL;
     float a[64], b[64];
     float *f0a = malloc((1L + G * G) * W * sizeof(float)),
           *f0b = malloc((1L + G * G) * W * sizeof(float));
     float *patches = malloc((long)G * G * W * sizeof(float));
-    REQUIRE(f.dim <= 64);
+    REQUIRE(f.cfg->embed_dim <= 64);
     if (input && want && f0a && f0b && patches && insp_clip_ws_create(f.clip, 0, &ws) == INSP_OK) {
         CHECK_OK(insp_clip_encode_image(f.clip, ws, NULL, input, a, patches, f0a));
         CHECK_OK(insp_clip_encode_image(f.clip, ws, NULL, input, b, NULL, f0b));
-        CHECK(rel_error(b, a, f.dim) <= SAME_TOL);
-        CHECK(rel_error(b, want, f.dim) <= GOLDEN_TOL);
+        CHECK(rel_error(b, a, f.cfg->embed_dim) <= SAME_TOL);
+        CHECK(rel_error(b, want, f.cfg->embed_dim) <= GOLDEN_TOL);
         CHECK(memcmp(f0a, f0b, (1L + G * G) * W * sizeof(float)) == 0);
         // Only F0: no output besides it is required.
         CHECK_OK(insp_clip_encode_image(f.clip, ws, NULL, input, NULL, NULL, f0b));
@@ -352,18 +289,18 @@ static void image_without_patch_tokens(void)
     free(f0b);
     free(patches);
     insp_clip_ws_free(ws);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
 /* Pools of 1 and 2 threads agree to 1e-6 on every output. */
 static void threads_agree(void)
 {
-    fixture f;
-    REQUIRE(fixture_open("tiny", &f) == INSP_OK);
-    const int S = insp_clip_get_config(f.clip)->vision.image_size, G = f.grid, W = f.width;
-    const int D = f.dim;
+    golden_set f;
+    REQUIRE(golden_set_open("tiny", 1, &f) == INSP_OK);
+    const int S = f.cfg->vision.image_size, G = f.cfg->vision.grid, W = f.cfg->vision.width;
+    const int D = f.cfg->embed_dim;
     const long n_f0 = (1L + G * G) * W, n_patch = (long)G * G * W;
-    const float *input = expect_f32(&f, "input.06_crack", 3L * S * S);
+    const float *input = golden_set_f32(&f, "input.06_crack", 3L * S * S);
     insp_pool *pools[2] = {NULL, NULL};
     insp_clip_ws *ws = NULL;
     windows win[2];
@@ -407,14 +344,14 @@ static void threads_agree(void)
     insp_clip_ws_free(ws);
     insp_pool_free(pools[0]);
     insp_pool_free(pools[1]);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
 /* Bad arguments are refused with INSP_ERR_INVALID before anything is read out of bounds. */
 static void bad_arguments(void)
 {
-    fixture f;
-    REQUIRE(fixture_open("tiny", &f) == INSP_OK);
+    golden_set f;
+    REQUIRE(golden_set_open("tiny", 1, &f) == INSP_OK);
     insp_clip_ws *ws = NULL;
     CHECK_EQ_INT(insp_clip_ws_create(NULL, 0, &ws), INSP_ERR_INVALID);
     CHECK_EQ_INT(insp_clip_ws_create(f.clip, -1, &ws), INSP_ERR_INVALID);
@@ -423,14 +360,14 @@ static void bad_arguments(void)
     insp_clip_ws_free(NULL);
     CHECK_EQ_INT(insp_clip_ws_bytes(NULL), 0);
     REQUIRE(insp_clip_ws_create(f.clip, 0, &ws) == INSP_OK);
-    CHECK(insp_clip_ws_bytes(ws) > (size_t)ws->cap * f.width * sizeof(float));
+    CHECK(insp_clip_ws_bytes(ws) > (size_t)ws->cap * f.cfg->vision.width * sizeof(float));
 
-    const int G = f.grid, W = f.width;
+    const int G = f.cfg->vision.grid, W = f.cfg->vision.width;
     float *f0 = calloc((1L + G * G) * W, sizeof(float)), out[4 * 64];
     float img[3];
     int32_t patches[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     insp_window_set set = {.k = 2, .n = 1, .patches = patches, .out = out};
-    REQUIRE(f0 && f.dim <= 64);
+    REQUIRE(f0 && f.cfg->embed_dim <= 64);
     CHECK_EQ_INT(insp_clip_encode_image(NULL, ws, NULL, img, out, NULL, NULL), INSP_ERR_INVALID);
     CHECK_EQ_INT(insp_clip_encode_image(f.clip, NULL, NULL, img, out, NULL, NULL),
                  INSP_ERR_INVALID);
@@ -461,8 +398,8 @@ static void bad_arguments(void)
     CHECK_OK(insp_clip_encode_windows(f.clip, ws, NULL, f0, 1, &set));
 
     // A workspace sized for another grid is refused, not overrun.
-    fixture q;
-    if (fixture_open("tiny-quickgelu", &q) == INSP_OK) {
+    golden_set q;
+    if (golden_set_open("tiny-quickgelu", 1, &q) == INSP_OK) {
         insp_clip_ws *qws = NULL;
         if (insp_clip_ws_create(q.clip, 0, &qws) == INSP_OK) {
             float *big = calloc(3L * 96 * 96, sizeof(float));
@@ -473,13 +410,13 @@ static void bad_arguments(void)
             free(big);
         }
         insp_clip_ws_free(qws);
-        fixture_close(&q);
+        golden_set_close(&q);
     } else {
         CHECK(!"tiny-quickgelu fixture did not load");
     }
     free(f0);
     insp_clip_ws_free(ws);
-    fixture_close(&f);
+    golden_set_close(&f);
 }
 
 TEST_MAIN(T(golden_tiny), T(golden_tiny_quickgelu), T(windows_batching_invariant),

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 
+#include "golden.h"
 #include "harness.h"
 #include "inspectd/clip.h"
 #include "inspectd/prompts.h"
@@ -21,12 +22,10 @@ typedef struct errors {
 
 typedef struct fixture {
     const char *name;
-    insp_clip *clip;
+    golden_set g;
     insp_tokenizer *tok;
     insp_clip_ws *ws;
     insp_winclip *wc;
-    insp_safetensors *expected;
-    json_t *manifest;
     int S, G, D;
 } fixture;
 
@@ -35,51 +34,44 @@ static void fixture_close(fixture *f)
     insp_winclip_free(f->wc);
     insp_clip_ws_free(f->ws);
     insp_tokenizer_free(f->tok);
-    insp_clip_free(f->clip);
-    insp_st_close(f->expected);
-    json_decref(f->manifest);
+    golden_set_close(&f->g);
     memset(f, 0, sizeof *f);
 }
 
 static int fixture_open(const char *name, fixture *f)
 {
-    char rel[256], path[4096];
+    char path[4096];
     insp_error err = {0};
     memset(f, 0, sizeof *f);
     f->name = name;
-    int st = insp_clip_load(fixture_path(name), &f->clip, &err);
-    if (st == INSP_OK)
-        st = insp_tokenizer_find(NULL, path, sizeof path, &err);
+    int st = golden_set_open(name, 1, &f->g);
+    if (st != INSP_OK)
+        return st;
+    st = insp_tokenizer_find(NULL, path, sizeof path, &err);
     if (st == INSP_OK)
         st = insp_tokenizer_load(path, &f->tok, &err);
     if (st == INSP_OK)
-        st = insp_clip_ws_create(f->clip, 0, &f->ws);
-    snprintf(rel, sizeof rel, "%s/manifest.json", name);
-    if (st == INSP_OK && !(f->manifest = json_load_file(fixture_path(rel), 0, NULL)))
-        st = insp_error_set(&err, INSP_ERR_FORMAT, "%s unreadable", rel);
-    snprintf(rel, sizeof rel, "%s/expected.safetensors", name);
-    if (st == INSP_OK)
-        st = insp_st_open(fixture_path(rel), &f->expected, &err);
+        st = insp_clip_ws_create(f->g.clip, 0, &f->ws);
     if (st == INSP_OK) {
-        json_t *sc = json_object_get(f->manifest, "scales");
+        json_t *sc = json_object_get(f->g.manifest, "scales");
         int scales[INSP_MAX_SCALES], n = (int)json_array_size(sc);
         for (int i = 0; i < n && i < INSP_MAX_SCALES; i++)
             scales[i] = (int)json_integer_value(json_array_get(sc, i));
-        st = insp_winclip_create(f->clip, scales, n, &f->wc, &err);
+        st = insp_winclip_create(f->g.clip, scales, n, &f->wc, &err);
     }
     if (st != INSP_OK) {
         fprintf(stderr, "  fixture %s: %s\n", name, err.msg);
         fixture_close(f);
         return st;
     }
-    const insp_clip_config *cfg = insp_clip_get_config(f->clip);
+    const insp_clip_config *cfg = f->g.cfg;
     f->S = cfg->vision.image_size;
     f->G = cfg->vision.grid;
     f->D = cfg->embed_dim;
     return INSP_OK;
 }
 
-/* The F32 tensor `name` with numel values, or NULL after a failed check. */
+/* The F32 tensor named by fmt with numel values, or NULL after a failed check. */
 static const float *expect(const fixture *f, long numel, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static const float *expect(const fixture *f, long numel, const char *fmt, ...)
@@ -89,10 +81,7 @@ static const float *expect(const fixture *f, long numel, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    const insp_st_tensor *t = insp_st_find(f->expected, name);
-    CHECK_MSG(t && t->dtype == INSP_DTYPE_F32 && t->numel == numel,
-              "%s: %s tensor of %ld values expected", name, t ? "wrong" : "no", numel);
-    return t && t->dtype == INSP_DTYPE_F32 && t->numel == numel ? t->data : NULL;
+    return golden_set_f32(&f->g, name, numel);
 }
 
 static void note(double *worst, double e)
@@ -172,10 +161,10 @@ static void run_fixture(const char *name)
     fixture f;
     REQUIRE(fixture_open(name, &f) == INSP_OK);
     errors e = {0};
-    json_t *images = json_object_get(f.manifest, "images");
-    json_t *refs = json_object_get(f.manifest, "references");
-    json_t *classes = json_object_get(f.manifest, "classes");
-    json_t *shots = json_object_get(f.manifest, "shots");
+    json_t *images = json_object_get(f.g.manifest, "images");
+    json_t *refs = json_object_get(f.g.manifest, "references");
+    json_t *classes = json_object_get(f.g.manifest, "classes");
+    json_t *shots = json_object_get(f.g.manifest, "shots");
     int n_img = (int)json_array_size(images), n_ref = (int)json_array_size(refs);
     CHECK(n_img > 0 && n_ref > 0 && json_array_size(classes) > 0 && json_array_size(shots) > 0);
 

@@ -2,9 +2,13 @@
 # loopback ports, fresh state dirs, SIGTERM + exit 0 checked at teardown) and the one-line
 # "N passed, N failed" summary that tests/run adds up across test binaries.
 import os
+import sys
 import stat
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import pytest_counts  # noqa: E402 (tests/pytest_counts.py)
 
 import helpers
 
@@ -89,15 +93,7 @@ def keys(tmp_path):
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter):
-    # A test that passed its call but errored in teardown counts once, as failed.
-    passed, failed = set(), set()
-    for r in terminalreporter.stats.get("passed", []):
-        if r.when == "call":
-            passed.add(r.nodeid)
-    for key in ("failed", "error"):
-        for r in terminalreporter.stats.get(key, []):
-            failed.add(r.nodeid)
-    passed -= failed
+    passed, failed = pytest_counts.counts(terminalreporter)
     for line in helpers.MEASUREMENTS:
         terminalreporter.write_line("measured: " + line)
-    terminalreporter.write_line("%d passed, %d failed" % (len(passed), len(failed)))
+    terminalreporter.write_line("%d passed, %d failed" % (passed, failed))

@@ -1,8 +1,12 @@
 # pytest wiring of the hardening tests: daemon and tmpfs fixtures that always clean up, and
 # the one-line "N passed, N failed" summary that tests/run adds up.
 import os
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import pytest_counts  # noqa: E402 (tests/pytest_counts.py)
 
 import hd
 
@@ -53,14 +57,7 @@ def mounts(tmp_path, daemons):
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter):
-    passed, failed = set(), set()
-    for r in terminalreporter.stats.get("passed", []):
-        if r.when == "call":
-            passed.add(r.nodeid)
-    for key in ("failed", "error"):
-        for r in terminalreporter.stats.get(key, []):
-            failed.add(r.nodeid)
-    passed -= failed
+    passed, failed = pytest_counts.counts(terminalreporter)
     for line in hd.MEASUREMENTS:
         terminalreporter.write_line("measured: " + line)
-    terminalreporter.write_line("%d passed, %d failed" % (len(passed), len(failed)))
+    terminalreporter.write_line("%d passed, %d failed" % (passed, failed))

@@ -29,7 +29,7 @@ typedef struct options {
     int threads, workers, runs, warmup, shots, image_side;
     const char *image_path;
     insp_map_format map;
-    const char *object;
+    const char *object, *write_model;
     bool text, throughput, sgemm, pin;
     uint64_t seed;
 } options;
@@ -60,7 +60,10 @@ static void usage(FILE *f)
           "  --throughput     run --workers workers of --threads threads concurrently instead\n"
           "  --workers N      workers of the --throughput section (default 1)\n"
           "  --pin            pin each worker's threads to CPUs of their own\n"
-          "  --seed N         seed of the random weights and images\n",
+          "  --seed N         seed of the random weights and images\n"
+          "  --write-model DIR  write the random-weight model (open_clip_config.json and\n"
+          "                   weights) to DIR, a new directory, and exit: for timing the\n"
+          "                   daemon or the CLI on it\n",
           f);
 }
 
@@ -80,7 +83,7 @@ static int parse_int(const char *s, int lo, int hi, int *out, const char *what)
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_DTYPE = 256, O_THREADS, O_RUNS, O_WARMUP, O_SHOTS, O_IMAGE, O_SIDE, O_MAP,
-           O_NOSGEMM, O_TEXT, O_OBJECT, O_THROUGHPUT, O_WORKERS, O_PIN, O_SEED };
+           O_NOSGEMM, O_TEXT, O_OBJECT, O_THROUGHPUT, O_WORKERS, O_PIN, O_SEED, O_WRITE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},
         {"dtype", required_argument, 0, O_DTYPE},
@@ -98,6 +101,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"workers", required_argument, 0, O_WORKERS},
         {"pin", no_argument, 0, O_PIN},
         {"seed", required_argument, 0, O_SEED},
+        {"write-model", required_argument, 0, O_WRITE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -140,6 +144,7 @@ static int parse_options(int argc, char **argv, options *o)
             bad |= parse_int(optarg, 0, 1 << 30, &seed, "--seed");
             o->seed = (uint64_t)seed;
             break;
+        case O_WRITE: o->write_model = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: bad = 1;
         }
@@ -478,9 +483,9 @@ static int resolve_model(const options *o, char *dir, size_t cap, bool *tmp, ins
         if (rc != INSP_OK)
             return rc;
     }
-    int rc = bench_model_write(&cfg, o->f16, o->seed, dir, cap, err);
+    int rc = bench_model_write(&cfg, o->f16, o->seed, o->write_model, dir, cap, err);
     if (rc == INSP_OK)
-        *tmp = true;
+        *tmp = !o->write_model;
     return rc;
 }
 
@@ -536,6 +541,10 @@ int main(int argc, char **argv)
     int rc = resolve_model(&o, dir, sizeof dir, &tmp_dir, &err);
     if (rc != INSP_OK)
         goto fail;
+    if (o.write_model) {
+        printf("%s\n", dir);
+        return 0;
+    }
     double t0 = bench_now_s();
     rc = insp_clip_load(dir, &clip, &err);
     double load_ms = (bench_now_s() - t0) * 1e3;

@@ -36,11 +36,12 @@ int bench_arch_builtin(const char *name, insp_clip_config *cfg);
 int bench_arch_from_config(const char *path, insp_clip_config *cfg, insp_error *err);
 
 /* Writes open_clip_config.json and open_clip_model.safetensors (F32 or F16, values drawn from
- * seed at scales that keep activations ordinary) into a new directory under $TMPDIR (or
- * /tmp); dir receives its path. The weights are streamed: the bench's memory does not grow
- * with the model. Remove with bench_model_remove. */
-int bench_model_write(const insp_clip_config *cfg, bool f16, uint64_t seed, char *dir,
-                      size_t dir_size, insp_error *err);
+ * seed at scales that keep activations ordinary) into target, a directory made here (it must
+ * not exist), or with target NULL into a new directory under $TMPDIR (or /tmp); dir receives
+ * its path. The weights are streamed: the bench's memory does not grow with the model. Remove
+ * with bench_model_remove. */
+int bench_model_write(const insp_clip_config *cfg, bool f16, uint64_t seed, const char *target,
+                      char *dir, size_t dir_size, insp_error *err);
 
 /* Deletes the two files and the directory bench_model_write made. */
 void bench_model_remove(const char *dir);

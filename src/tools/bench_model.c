@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "inspectd/safetensors.h"
@@ -368,16 +369,20 @@ static int write_config(const char *path, const insp_clip_config *c, insp_error 
     return INSP_OK;
 }
 
-int bench_model_write(const insp_clip_config *cfg, bool f16, uint64_t seed, char *dir,
-                      size_t dir_size, insp_error *err)
+int bench_model_write(const insp_clip_config *cfg, bool f16, uint64_t seed, const char *target,
+                      char *dir, size_t dir_size, insp_error *err)
 {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
-    int n = snprintf(dir, dir_size, "%s/inspect-bench-XXXXXX", tmp);
+    int n = target ? snprintf(dir, dir_size, "%s", target)
+                   : snprintf(dir, dir_size, "%s/inspect-bench-XXXXXX", tmp);
     if (n < 0 || (size_t)n >= dir_size)
-        return insp_error_set(err, INSP_ERR_INVALID, "bench: temporary path too long");
-    if (!mkdtemp(dir))
+        return insp_error_set(err, INSP_ERR_INVALID, "bench: model path too long");
+    if (target && mkdir(dir, 0755) != 0)
+        return insp_error_set(err, INSP_ERR_IO, "bench: cannot create %s: %s", dir,
+                              strerror(errno));
+    if (!target && !mkdtemp(dir))
         return insp_error_set(err, INSP_ERR_IO, "bench: cannot create a directory under %s: %s",
                               tmp, strerror(errno));
     spec_list l = {0};

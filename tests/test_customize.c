@@ -1,6 +1,9 @@
-/* Per-product prompt customisation through the whole text path: extra states, templates and
- * sentences change the text embedding exactly as documented (each side is the plain mean of
- * its prompts' embeddings), and a malformed prompt set is a clear error. */
+/* The whole text path: per-product prompt customisation (extra states, templates and
+ * sentences change the text embedding exactly as documented: each side is the plain mean of
+ * its prompts' embeddings; a malformed prompt set is a clear error), and the prompt cache
+ * hook (cached embeddings are used, keyed by tokens, and give the same text embedding). */
+#include <math.h>
+
 #include "harness.h"
 #include "inspectd/clip.h"
 #include "inspectd/prompts.h"
@@ -139,5 +142,122 @@ static void malformed_sets_are_errors(void)
     CHECK(p.normal == NULL && p.n_normal == 0);
 }
 
+/* An in-memory prompt cache that counts what it is asked and given. */
+#define MEM_CAP 512
+typedef struct mem_cache {
+    uint8_t key[MEM_CAP][32];
+    float emb[MEM_CAP][256];
+    int n, D, gets, hits, puts;
+} mem_cache;
+
+static bool mem_get(void *ctx, const uint8_t key[32], float *emb)
+{
+    mem_cache *m = ctx;
+    m->gets++;
+    for (int i = 0; i < m->n; i++)
+        if (memcmp(m->key[i], key, 32) == 0) {
+            memcpy(emb, m->emb[i], (size_t)m->D * sizeof *emb);
+            m->hits++;
+            return true;
+        }
+    return false;
+}
+
+static void mem_put(void *ctx, int n, const uint8_t (*keys)[32], const float *emb)
+{
+    mem_cache *m = ctx;
+    for (int i = 0; i < n && m->n < MEM_CAP; i++, m->n++) {
+        memcpy(m->key[m->n], keys[i], 32);
+        memcpy(m->emb[m->n], emb + (long)i * m->D, (size_t)m->D * sizeof *emb);
+        m->puts++;
+    }
+}
+
+static void cache_gives_the_same_text(void)
+{
+    ctx c;
+    REQUIRE(ctx_open(&c) == 0);
+    static mem_cache m;
+    memset(&m, 0, sizeof m);
+    m.D = c.D;
+    insp_prompt_cache pc = {&m, mem_get, mem_put};
+    insp_prompt_spec spec = {.object = "bottle"};
+    insp_prompts p = {0};
+    insp_error err = {0};
+    REQUIRE(insp_prompts_build(&spec, &p, &err) == INSP_OK);
+    const int n = p.n_normal + p.n_anomalous;
+    float plain[512], first[512], again[512];
+    int cached = -1;
+    CHECK_OK(insp_winclip_text(c.wc, c.tok, c.ws, NULL, &p, plain, &err));
+    // Cold: everything encoded (in the same batches as without a cache) and offered.
+    CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, first, &cached, &err));
+    CHECK_EQ_INT(cached, 0);
+    CHECK_EQ_INT(m.puts, n);
+    CHECK(memcmp(first, plain, 2 * (size_t)c.D * sizeof *plain) == 0);
+    // Warm: every prompt from the cache, nothing offered; the same text embedding up to float
+    // rounding (a prompt that occurs twice in the ensemble, encoded at two places of a batch,
+    // now takes one of the two results for both).
+    CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, again, &cached, &err));
+    CHECK_EQ_INT(cached, n);
+    CHECK_EQ_INT(m.puts, n);
+    CHECK(rel_error(again, plain, 2L * c.D) < 1e-6);
+    fprintf(stderr, "  warm vs plain: %.3g\n", rel_error(again, plain, 2L * c.D));
+    // Half of the cache gone: the rest is encoded as one smaller batch, to float rounding.
+    m.n /= 2;
+    int kept = m.n;
+    CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, again, &cached, &err));
+    CHECK_EQ_INT(cached, kept);
+    CHECK_EQ_INT(m.puts, 2 * n - kept);
+    CHECK(rel_error(again, plain, 2L * c.D) < 1e-6);
+    insp_prompts_free(&p);
+    ctx_close(&c);
+}
+
+static void cached_values_are_used(void)
+{
+    ctx c;
+    REQUIRE(ctx_open(&c) == 0);
+    static mem_cache m;
+    memset(&m, 0, sizeof m);
+    m.D = c.D;
+    insp_prompt_cache pc = {&m, mem_get, mem_put};
+    char *normal[] = {"a photo of a flawless bottle.", "a photo of a perfect bottle."};
+    char *anomalous[] = {"a photo of a damaged bottle."};
+    insp_prompts p = {.normal = normal, .n_normal = 2, .anomalous = anomalous, .n_anomalous = 1};
+    float base[512], moved[512];
+    insp_error err = {0};
+    int cached = -1;
+    CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, base, &cached, &err));
+    REQUIRE(m.n == 3);
+    // Shift the cached embedding of the first normal prompt: only row 0 moves, by half of it.
+    for (int d = 0; d < c.D; d++)
+        m.emb[0][d] += 1.0f;
+    CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, moved, &cached, &err));
+    CHECK_EQ_INT(cached, 3);
+    double worst = 0;
+    for (int d = 0; d < c.D; d++) {
+        worst = fmax(worst, fabs(moved[d] - base[d] - 0.5));
+        worst = fmax(worst, fabs(moved[c.D + d] - base[c.D + d]));
+    }
+    CHECK_MSG(worst < 1e-6, "moved by %.3g off", worst);
+    // The key is the tokens, not the spelling: case and spacing the tokenizer folds away hit.
+    char *respelled[] = {"A photo of a   FLAWLESS bottle.", "a photo of a perfect bottle."};
+    p.normal = respelled;
+    CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, moved, &cached, &err));
+    CHECK_EQ_INT(cached, 3);
+    // Another object is another prompt.
+    char *other[] = {"a photo of a damaged screw."};
+    p.anomalous = other;
+    CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, moved, &cached, &err));
+    CHECK_EQ_INT(cached, 2);
+    CHECK_EQ_INT(m.n, 4);
+    // A cache without both functions is an error, not a crash.
+    insp_prompt_cache half = {&m, mem_get, NULL};
+    CHECK_EQ_INT(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &half, moved, NULL, &err),
+                 INSP_ERR_INVALID);
+    ctx_close(&c);
+}
+
 TEST_MAIN(T(sentences_extend_the_mean), T(extra_states_and_templates),
-          T(malformed_sets_are_errors))
+          T(malformed_sets_are_errors), T(cache_gives_the_same_text),
+          T(cached_values_are_used))

@@ -56,6 +56,26 @@ const insp_windows *insp_winclip_windows(const insp_winclip *wc, int scale_index
 int insp_winclip_text(const insp_winclip *wc, const insp_tokenizer *tok, insp_clip_ws *ws,
                       insp_pool *pool, const insp_prompts *prompts, float *t, insp_error *err);
 
+/* Single prompts' text embeddings kept between runs. A prompt is known by its key: the
+ * SHA-256 of its token ids (int32 little-endian, SOT through EOT), so that the key changes
+ * with anything that changes the tokens; the model is the cache's business (one cache per
+ * weights checksum). get fills emb[D] and returns true when it holds key's embedding; put is
+ * offered the n embeddings that had to be computed (keys [n][32], emb [n, D]) and may keep
+ * them. Both are called on the calling thread. */
+typedef struct insp_prompt_cache {
+    void *ctx;
+    bool (*get)(void *ctx, const uint8_t key[32], float *emb);
+    void (*put)(void *ctx, int n, const uint8_t (*keys)[32], const float *emb);
+} insp_prompt_cache;
+
+/* insp_winclip_text that takes each prompt's embedding from cache when it holds it and
+ * encodes only the rest (in one batch per side). cache NULL: insp_winclip_text. *n_cached
+ * (may be NULL) receives how many prompts came from the cache. */
+int insp_winclip_text_cached(const insp_winclip *wc, const insp_tokenizer *tok,
+                             insp_clip_ws *ws, insp_pool *pool, const insp_prompts *prompts,
+                             const insp_prompt_cache *cache, float *t, int *n_cached,
+                             insp_error *err);
+
 /* What one image contributes: everything scoring and the reference memory need. Value type
  * with owned buffers, sized once per worker by insp_features_init and reused. */
 typedef struct insp_features {

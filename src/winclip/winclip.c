@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <nettle/sha2.h>
+
 #include "winclip/winclip_impl.h"
 
 static double now_ms(void)
@@ -84,48 +86,90 @@ const insp_windows *insp_winclip_windows(const insp_winclip *wc, int scale_index
     return &wc->windows[scale_index];
 }
 
-/* Tokenizes and encodes n prompts, adding their embeddings into sum[D] (double, so the mean of
- * a few hundred prompts loses nothing to the order of the additions). */
-static int encode_side(const insp_winclip *wc, const insp_tokenizer *tok, insp_clip_ws *ws,
-                       insp_pool *pool, char *const *prompts, int n, const char *side,
-                       double *sum, insp_error *err)
+/* A prompt's cache key: the SHA-256 of its n_ids token ids, little-endian int32. */
+static void prompt_key(const int32_t *ids, int n_ids, uint8_t key[32])
+{
+    struct sha256_ctx h;
+    sha256_init(&h);
+    for (int i = 0; i < n_ids; i++) {
+        uint32_t v = (uint32_t)ids[i];
+        const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                              (uint8_t)(v >> 24)};
+        sha256_update(&h, 4, b);
+    }
+    sha256_digest(&h, SHA256_DIGEST_SIZE, key);
+}
+
+/* Tokenizes n prompts and fills emb[n, D] with their embeddings: from cache where it holds
+ * them, the rest encoded in one batch (and offered to the cache). *n_cached += hits. */
+static int embed_side(const insp_winclip *wc, const insp_tokenizer *tok, insp_clip_ws *ws,
+                      insp_pool *pool, char *const *prompts, int n, const char *side,
+                      const insp_prompt_cache *cache, float *emb, int *n_cached,
+                      insp_error *err)
 {
     const insp_clip_config *cfg = insp_clip_get_config(wc->clip);
     int ctx = cfg->text.context_length, D = wc->dim;
-    int32_t *ids = malloc((size_t)n * (size_t)ctx * sizeof *ids); // [n, ctx]
-    float *emb = malloc((size_t)n * (size_t)D * sizeof *emb);     // [n, D]
-    int st = INSP_OK;
-    if (!ids || !emb) {
+    int32_t *ids = malloc((size_t)n * (size_t)ctx * sizeof *ids); // [n, ctx], misses first
+    uint8_t(*keys)[32] = malloc((size_t)n * sizeof *keys);       // [n_miss][32]
+    int *miss = malloc((size_t)n * sizeof *miss);                // prompt index of each miss
+    float *fresh = malloc((size_t)n * (size_t)D * sizeof *fresh); // [n_miss, D]
+    int st = INSP_OK, n_miss = 0;
+    if (!ids || !keys || !miss || !fresh) {
         st = insp_error_set(err, INSP_ERR_NOMEM, "winclip: out of memory encoding %d prompts", n);
         goto done;
     }
     for (int i = 0; i < n; i++) {
-        st = insp_tokenizer_encode(tok, prompts[i], ids + (long)i * ctx, ctx, err);
-        if (st < 0) {
+        int32_t *row = ids + (long)n_miss * ctx;
+        int len = insp_tokenizer_encode(tok, prompts[i], row, ctx, err);
+        if (len < 0) {
+            st = len;
             insp_error_prefix(err, "%s prompt \"%s\": ", side, prompts[i]);
             goto done;
         }
+        if (cache) {
+            prompt_key(row, len, keys[n_miss]);
+            if (cache->get(cache->ctx, keys[n_miss], emb + (long)i * D)) {
+                ++*n_cached;
+                continue;
+            }
+        }
+        miss[n_miss++] = i; /* the row stays where it is: the next prompt takes the one after */
     }
-    st = insp_clip_encode_text(wc->clip, ws, pool, n, ids, emb);
-    if (st != INSP_OK) {
-        st = insp_error_set(err, st, "winclip: text tower on the %s prompts: %s", side,
-                            insp_strerror(st));
-        goto done;
+    if (n_miss > 0) {
+        st = insp_clip_encode_text(wc->clip, ws, pool, n_miss, ids, fresh);
+        if (st != INSP_OK) {
+            st = insp_error_set(err, st, "winclip: text tower on the %s prompts: %s", side,
+                                insp_strerror(st));
+            goto done;
+        }
+        for (int j = 0; j < n_miss; j++)
+            memcpy(emb + (long)miss[j] * D, fresh + (long)j * D, (size_t)D * sizeof *emb);
+        if (cache)
+            cache->put(cache->ctx, n_miss, (const uint8_t(*)[32])keys, fresh);
     }
-    for (int i = 0; i < n; i++)
-        for (int d = 0; d < D; d++)
-            sum[d] += emb[(long)i * D + d];
-    st = INSP_OK;
 done:
     free(ids);
-    free(emb);
+    free(keys);
+    free(miss);
+    free(fresh);
     return st;
 }
 
 int insp_winclip_text(const insp_winclip *wc, const insp_tokenizer *tok, insp_clip_ws *ws,
                       insp_pool *pool, const insp_prompts *prompts, float *t, insp_error *err)
 {
-    if (!wc || !tok || !ws || !prompts || !t)
+    return insp_winclip_text_cached(wc, tok, ws, pool, prompts, NULL, t, NULL, err);
+}
+
+int insp_winclip_text_cached(const insp_winclip *wc, const insp_tokenizer *tok,
+                             insp_clip_ws *ws, insp_pool *pool, const insp_prompts *prompts,
+                             const insp_prompt_cache *cache, float *t, int *n_cached,
+                             insp_error *err)
+{
+    int hits = 0;
+    if (n_cached)
+        *n_cached = 0;
+    if (!wc || !tok || !ws || !prompts || !t || (cache && (!cache->get || !cache->put)))
         return insp_error_set(err, INSP_ERR_INVALID, "winclip text: missing argument");
     if (prompts->n_normal < 1 || prompts->n_anomalous < 1 || !prompts->normal ||
         !prompts->anomalous)
@@ -133,21 +177,27 @@ int insp_winclip_text(const insp_winclip *wc, const insp_tokenizer *tok, insp_cl
                               "winclip text: %d normal and %d anomalous prompts, need at least "
                               "one of each",
                               prompts->n_normal, prompts->n_anomalous);
-    int D = wc->dim;
-    double *sum = calloc(2 * (size_t)D, sizeof *sum); // [2, D]
-    if (!sum)
-        return insp_error_set(err, INSP_ERR_NOMEM, "winclip text: out of memory");
-    int st = encode_side(wc, tok, ws, pool, prompts->normal, prompts->n_normal, "normal", sum,
-                         err);
-    if (st == INSP_OK)
-        st = encode_side(wc, tok, ws, pool, prompts->anomalous, prompts->n_anomalous,
-                         "anomalous", sum + D, err);
-    if (st == INSP_OK)
-        for (int d = 0; d < D; d++) {
-            t[d] = (float)(sum[d] / prompts->n_normal);
-            t[D + d] = (float)(sum[D + d] / prompts->n_anomalous);
+    const int D = wc->dim, n[2] = {prompts->n_normal, prompts->n_anomalous};
+    char *const *text[2] = {prompts->normal, prompts->anomalous};
+    static const char *const side[2] = {"normal", "anomalous"};
+    int st = INSP_OK;
+    for (int k = 0; k < 2 && st == INSP_OK; k++) {
+        float *emb = malloc((size_t)n[k] * (size_t)D * sizeof *emb); // [n, D]
+        if (!emb)
+            return insp_error_set(err, INSP_ERR_NOMEM,
+                                  "winclip: out of memory encoding %d prompts", n[k]);
+        st = embed_side(wc, tok, ws, pool, text[k], n[k], side[k], cache, emb, &hits, err);
+        // The mean in double, in prompt order: the same bits whichever came from the cache.
+        for (int d = 0; d < D && st == INSP_OK; d++) {
+            double sum = 0;
+            for (int i = 0; i < n[k]; i++)
+                sum += emb[(long)i * D + d];
+            t[(long)k * D + d] = (float)(sum / n[k]);
         }
-    free(sum);
+        free(emb);
+    }
+    if (n_cached)
+        *n_cached = hits;
     return st;
 }
 

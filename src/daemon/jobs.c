@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "daemon/feature_cache.h"
+#include "daemon/log.h"
 
 int insp_jobs_worker_init(void *arg, int index, void **ctx, insp_error *err)
 {
@@ -78,25 +79,42 @@ typedef struct text_job {
     const insp_model *m;
     const insp_prompts *prompts;
     float *t;
+    int n_cached;
     insp_error *err;
 } text_job;
+
+static bool cache_get(void *ctx, const uint8_t key[32], float *emb)
+{
+    return insp_text_cache_get(ctx, key, emb);
+}
+
+static void cache_put(void *ctx, int n, const uint8_t (*keys)[32], const float *emb)
+{
+    insp_error err = {0};
+    if (insp_text_cache_put(ctx, n, keys, emb, &err) != INSP_OK)
+        INSP_LOG_WARN("text_cache", "cannot keep %d prompt embeddings: %s", n, err.msg);
+}
 
 static int run_text(void *ctx, void *arg)
 {
     insp_worker_set *set = ctx;
     text_job *j = arg;
     insp_worker *w = set->w[insp_app_model_index(j->app, j->m)];
-    return insp_winclip_text(j->m->wc, j->m->tok, insp_worker_clip_ws(w), insp_worker_pool(w),
-                             j->prompts, j->t, j->err);
+    insp_prompt_cache cache = {j->m->text_cache, cache_get, cache_put};
+    return insp_winclip_text_cached(j->m->wc, j->m->tok, insp_worker_clip_ws(w),
+                                    insp_worker_pool(w), j->prompts,
+                                    j->m->text_cache ? &cache : NULL, j->t, &j->n_cached,
+                                    j->err);
 }
 
 int insp_jobs_text(insp_app *app, const insp_model *m, const insp_prompts *prompts, float *t,
-                   int wait_if_busy, insp_error *err)
+                   int *n_cached, int wait_if_busy, insp_error *err)
 {
-    text_job j = {app, m, prompts, t, err};
+    text_job j = {app, m, prompts, t, 0, err};
     int st = insp_app_run_job(app, run_text, &j, wait_if_busy, NULL);
     if (st == INSP_ERR_BUSY)
         insp_error_set(err, st, "the inference queue is full");
+    *n_cached = j.n_cached;
     return st;
 }
 

@@ -9,9 +9,10 @@
 int insp_jobs_worker_init(void *app, int index, void **ctx, insp_error *err);
 void insp_jobs_worker_fini(void *app, int index, void *ctx);
 
-/* Text embeddings t[2, D] of a prompt set. */
+/* Text embeddings t[2, D] of a prompt set, each prompt from the model's text cache when it
+ * holds it (*n_cached of them), the rest encoded and added to it. */
 int insp_jobs_text(insp_app *app, const insp_model *m, const insp_prompts *prompts, float *t,
-                   int wait_if_busy, insp_error *err);
+                   int *n_cached, int wait_if_busy, insp_error *err);
 
 /* Decodes one reference image and returns its packed features (feature_cache.h format). */
 int insp_jobs_reference(insp_app *app, const insp_model *m, const void *data, size_t len,

@@ -134,6 +134,7 @@ int main(int argc, char **argv)
         return fail(&app, "workers", &err);
     if (insp_store_open(app.cfg.state_dir, &app.store, &err) != INSP_OK)
         return fail(&app, "store", &err);
+    insp_models_open_text_caches(app.models, app.n_models, app.store);
 
     char *cert = NULL, *key = NULL;
     if (app.cfg.tls_cert && app.cfg.tls_key) {

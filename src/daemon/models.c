@@ -112,6 +112,7 @@ void insp_models_free(insp_model *models, int n)
     if (!models)
         return;
     for (int i = 0; i < n; i++) {
+        insp_text_cache_close(models[i].text_cache);
         insp_winclip_free(models[i].wc);
         insp_tokenizer_free(models[i].tok);
         insp_clip_free(models[i].clip);
@@ -127,4 +128,24 @@ const insp_model *insp_models_find(const insp_model *models, int n, const char *
         if (strcmp(models[i].name, name) == 0)
             return &models[i];
     return NULL;
+}
+
+void insp_models_open_text_caches(insp_model *models, int n, insp_store *store)
+{
+    for (int i = 0; i < n; i++) {
+        insp_model *m = &models[i];
+        insp_error err = {0};
+        bool reset = false;
+        int dim = insp_clip_get_config(m->clip)->embed_dim;
+        if (insp_text_cache_open(store, insp_clip_checksum(m->clip), dim, &m->text_cache, &reset,
+                                 &err) != INSP_OK)
+            INSP_LOG_WARN("text_cache", "model %s: no prompt-embedding cache (%s): every "
+                          "product's prompts are encoded at each start", m->name, err.msg);
+        else if (reset)
+            INSP_LOG_WARN("text_cache", "model %s: the prompt-embedding cache had a damaged "
+                          "part, cut off (those prompts are encoded again)", m->name);
+        else
+            INSP_LOG_INFO("text_cache", "model %s: %d prompt embeddings cached", m->name,
+                          insp_text_cache_count(m->text_cache));
+    }
 }

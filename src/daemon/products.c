@@ -110,10 +110,15 @@ int insp_products_build(insp_app *app, insp_stored_product *sp, const insp_produ
         goto fail;
     p->n_normal_prompts = prompts.n_normal;
     p->n_anomalous_prompts = prompts.n_anomalous;
-    if (prev && prev->model == p->model && same_prompts(&prev->stored->def, &sp->def))
+    if (prev && prev->model == p->model && same_prompts(&prev->stored->def, &sp->def)) {
         memcpy(p->text, prev->text, 2 * (size_t)D * sizeof(float));
-    else
-        st = insp_jobs_text(app, p->model, &prompts, p->text, startup, err);
+    } else {
+        int cached = 0;
+        st = insp_jobs_text(app, p->model, &prompts, p->text, &cached, startup, err);
+        if (st == INSP_OK)
+            INSP_LOG_INFO("product_text", "product %s: %d prompts, %d from the text cache",
+                          sp->id, prompts.n_normal + prompts.n_anomalous, cached);
+    }
     insp_prompts_free(&prompts);
     if (st != INSP_OK)
         goto fail;

@@ -6,6 +6,7 @@
  *   products/<id>/refs/<name>.png|jpg  the reference images exactly as uploaded
  *   products/<id>/cache/<model checksum>/<ref sha256>.bin  embedding cache (optional bytes)
  *   locks/<id>.lock                  per-product lock file (flock), never removed
+ *   text-cache/<model checksum>.bin  prompt embeddings (text_cache.h; optional bytes)
  * A reference file not listed in product.json, a temp file (.tmp-*), a half-created product
  * (products/.new-*) and a half-deleted one (products/.trash-*) are leftovers of a crash and
  * are removed by insp_store_open.

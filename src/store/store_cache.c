@@ -14,12 +14,8 @@
 #define CACHE_MAGIC "INSPCAC1"
 #define CACHE_HEADER (8 + 8 + SHA256_DIGEST_SIZE) /* magic, length (LE), SHA-256 */
 
-static int cache_path(insp_store *s, const char *id, const char *checksum, const char *sha,
-                      char *path, size_t cap, insp_error *err)
+int insp_store_checksum_check(const char *checksum, insp_error *err)
 {
-    int st = insp_product_id_check(id, err);
-    if (st)
-        return st;
     size_t n = checksum ? strlen(checksum) : 0;
     if (n == 0 || n > 128)
         return insp_error_set(err, INSP_ERR_INVALID, "cache: model checksum must be 1..128 "
@@ -31,6 +27,18 @@ static int cache_path(insp_store *s, const char *id, const char *checksum, const
             return insp_error_set(err, INSP_ERR_INVALID,
                                   "cache: model checksum has a character outside A-Za-z0-9_-");
     }
+    return INSP_OK;
+}
+
+static int cache_path(insp_store *s, const char *id, const char *checksum, const char *sha,
+                      char *path, size_t cap, insp_error *err)
+{
+    int st = insp_product_id_check(id, err);
+    if (st)
+        return st;
+    st = insp_store_checksum_check(checksum, err);
+    if (st)
+        return st;
     if (!sha || !insp_pf_sha_hex_valid(sha))
         return insp_error_set(err, INSP_ERR_INVALID,
                               "cache: reference sha256 must be 64 lowercase hex digits");

@@ -23,6 +23,10 @@ struct insp_store {
 int insp_store_lock(insp_store *s, const char *id, int *fd, insp_error *err);
 void insp_store_unlock(insp_store *s, int fd);
 
+/* A model checksum usable as a file name: 1..128 characters of A-Za-z0-9_- (else
+ * INSP_ERR_INVALID). */
+int insp_store_checksum_check(const char *checksum, insp_error *err);
+
 /* Removes crash leftovers in the whole store (best effort, errors ignored). */
 void insp_store_clean(insp_store *s);
 

@@ -4,6 +4,7 @@
 import json
 import os
 import random
+import re
 import threading
 import time
 
@@ -146,3 +147,75 @@ def test_sigkill_during_reference_upload(daemon):
         count = now
     helpers.measured("SIGKILL rounds (delay s, upload status, refs before, refs after): %s"
                      % outcomes)
+
+
+def text_cache_lines(d):
+    """{product id: (prompts, from the cache)} and the text-cache events of the latest run."""
+    per_product, events = {}, []
+    for line in d.log_lines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("event") == "product_text":
+            m = re.match(r"product (\S+): (\d+) prompts, (\d+) from the text cache", rec["msg"])
+            assert m, rec["msg"]
+            per_product[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+        elif rec.get("event") == "text_cache":
+            events.append(rec)
+    return per_product, events
+
+
+def test_prompt_embeddings_are_cached_in_the_store(daemon):
+    d = daemon()
+    d.create_product("a", obj="bottle")
+    text, _ = text_cache_lines(d)
+    n, cached = text["a"]
+    assert n > 100 and cached == 0, text
+    # Another product with the same object word encodes nothing; one extra sentence, only it.
+    d.create_product("b", obj="bottle")
+    d.create_product("c", obj="bottle", anomaly_sentences=["a photo of a bottle with a chip."])
+    text, _ = text_cache_lines(d)
+    assert text["b"] == (n, n), text
+    assert text["c"] == (n + 1, n), text
+    scores = {img: d.inspect_ok("a", img, "?map=none")["score"] for img in PROBES}
+    cache_dir = os.path.join(d.state_dir, "text-cache")
+    files = os.listdir(cache_dir)
+    assert len(files) == 1 and files[0].endswith(".bin"), files
+
+    # A restart takes every prompt from the cache and scores the same.
+    d.restart()
+    text, events = text_cache_lines(d)
+    assert text == {"a": (n, n), "b": (n, n), "c": (n + 1, n + 1)}, text
+    # One embedding per distinct token sequence (the default templates repeat one sentence).
+    held = [int(m.group(1)) for e in events
+            for m in [re.search(r"(\d+) prompt embeddings cached", e["msg"])] if m]
+    assert len(held) == 1 and n // 2 < held[0] <= n + 1, events
+    for img, s in scores.items():
+        assert abs(d.inspect_ok("a", img, "?map=none")["score"] - s) <= 1e-6
+
+    # A damaged record: the daemon says so, cuts it off, encodes what it lost, scores the same.
+    d.stop_ok()
+    path = os.path.join(cache_dir, files[0])
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        byte = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    d.start()
+    text, events = text_cache_lines(d)
+    assert any(e["level"] == "warn" and "damaged" in e["msg"] for e in events), events
+    assert 0 < text["a"][1] < n, text
+    for img, s in scores.items():
+        assert abs(d.inspect_ok("a", img, "?map=none")["score"] - s) <= 1e-5
+    assert os.path.getsize(path) == size, "the re-encoded prompts were not added back"
+
+    # The file gone: everything encoded again, same scores.
+    d.stop_ok()
+    os.unlink(path)
+    d.start()
+    text, _ = text_cache_lines(d)
+    assert text["a"] == (n, 0) and text["b"] == (n, n), text
+    for img, s in scores.items():
+        assert abs(d.inspect_ok("a", img, "?map=none")["score"] - s) <= 1e-5

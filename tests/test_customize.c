@@ -173,14 +173,21 @@ static void mem_put(void *ctx, int n, const uint8_t (*keys)[32], const float *em
     }
 }
 
+/* The one cache of the test binary, emptied, for embeddings of width D. */
+static mem_cache *mem_cache_empty(int D)
+{
+    static mem_cache m;
+    memset(&m, 0, sizeof m);
+    m.D = D;
+    return &m;
+}
+
 static void cache_gives_the_same_text(void)
 {
     ctx c;
     REQUIRE(ctx_open(&c) == 0);
-    static mem_cache m;
-    memset(&m, 0, sizeof m);
-    m.D = c.D;
-    insp_prompt_cache pc = {&m, mem_get, mem_put};
+    mem_cache *m = mem_cache_empty(c.D);
+    insp_prompt_cache pc = {m, mem_get, mem_put};
     insp_prompt_spec spec = {.object = "bottle"};
     insp_prompts p = {0};
     insp_error err = {0};
@@ -192,22 +199,21 @@ static void cache_gives_the_same_text(void)
     // Cold: everything encoded (in the same batches as without a cache) and offered.
     CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, first, &cached, &err));
     CHECK_EQ_INT(cached, 0);
-    CHECK_EQ_INT(m.puts, n);
+    CHECK_EQ_INT(m->puts, n);
     CHECK(memcmp(first, plain, 2 * (size_t)c.D * sizeof *plain) == 0);
     // Warm: every prompt from the cache, nothing offered; the same text embedding up to float
     // rounding (a prompt that occurs twice in the ensemble, encoded at two places of a batch,
     // now takes one of the two results for both).
     CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, again, &cached, &err));
     CHECK_EQ_INT(cached, n);
-    CHECK_EQ_INT(m.puts, n);
+    CHECK_EQ_INT(m->puts, n);
     CHECK(rel_error(again, plain, 2L * c.D) < 1e-6);
-    fprintf(stderr, "  warm vs plain: %.3g\n", rel_error(again, plain, 2L * c.D));
     // Half of the cache gone: the rest is encoded as one smaller batch, to float rounding.
-    m.n /= 2;
-    int kept = m.n;
+    m->n /= 2;
+    int kept = m->n;
     CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, again, &cached, &err));
     CHECK_EQ_INT(cached, kept);
-    CHECK_EQ_INT(m.puts, 2 * n - kept);
+    CHECK_EQ_INT(m->puts, 2 * n - kept);
     CHECK(rel_error(again, plain, 2L * c.D) < 1e-6);
     insp_prompts_free(&p);
     ctx_close(&c);
@@ -217,10 +223,8 @@ static void cached_values_are_used(void)
 {
     ctx c;
     REQUIRE(ctx_open(&c) == 0);
-    static mem_cache m;
-    memset(&m, 0, sizeof m);
-    m.D = c.D;
-    insp_prompt_cache pc = {&m, mem_get, mem_put};
+    mem_cache *m = mem_cache_empty(c.D);
+    insp_prompt_cache pc = {m, mem_get, mem_put};
     char *normal[] = {"a photo of a flawless bottle.", "a photo of a perfect bottle."};
     char *anomalous[] = {"a photo of a damaged bottle."};
     insp_prompts p = {.normal = normal, .n_normal = 2, .anomalous = anomalous, .n_anomalous = 1};
@@ -228,10 +232,10 @@ static void cached_values_are_used(void)
     insp_error err = {0};
     int cached = -1;
     CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, base, &cached, &err));
-    REQUIRE(m.n == 3);
+    REQUIRE(m->n == 3);
     // Shift the cached embedding of the first normal prompt: only row 0 moves, by half of it.
     for (int d = 0; d < c.D; d++)
-        m.emb[0][d] += 1.0f;
+        m->emb[0][d] += 1.0f;
     CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, moved, &cached, &err));
     CHECK_EQ_INT(cached, 3);
     double worst = 0;
@@ -250,7 +254,7 @@ static void cached_values_are_used(void)
     p.anomalous = other;
     CHECK_OK(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &pc, moved, &cached, &err));
     CHECK_EQ_INT(cached, 2);
-    CHECK_EQ_INT(m.n, 4);
+    CHECK_EQ_INT(m->n, 4);
     // A cache without both functions is an error, not a crash.
     insp_prompt_cache half = {&m, mem_get, NULL};
     CHECK_EQ_INT(insp_winclip_text_cached(c.wc, c.tok, c.ws, NULL, &p, &half, moved, NULL, &err),

@@ -109,7 +109,7 @@ static int embed_side(const insp_winclip *wc, const insp_tokenizer *tok, insp_cl
 {
     const insp_clip_config *cfg = insp_clip_get_config(wc->clip);
     int ctx = cfg->text.context_length, D = wc->dim;
-    int32_t *ids = malloc((size_t)n * (size_t)ctx * sizeof *ids); // [n, ctx], misses first
+    int32_t *ids = malloc((size_t)n * (size_t)ctx * sizeof *ids); // [n_miss, ctx]
     uint8_t(*keys)[32] = malloc((size_t)n * sizeof *keys);       // [n_miss][32]
     int *miss = malloc((size_t)n * sizeof *miss);                // prompt index of each miss
     float *fresh = malloc((size_t)n * (size_t)D * sizeof *fresh); // [n_miss, D]
@@ -133,7 +133,7 @@ static int embed_side(const insp_winclip *wc, const insp_tokenizer *tok, insp_cl
                 continue;
             }
         }
-        miss[n_miss++] = i; /* the row stays where it is: the next prompt takes the one after */
+        miss[n_miss++] = i; /* a miss keeps its row and key; a hit's go to the next prompt */
     }
     if (n_miss > 0) {
         st = insp_clip_encode_text(wc->clip, ws, pool, n_miss, ids, fresh);

@@ -304,6 +304,7 @@ static void threads_agree(void)
     insp_pool *pools[2] = {NULL, NULL};
     insp_clip_ws *ws = NULL;
     windows win[2];
+    memset(win, 0, sizeof win); /* freed below even when a check above failed */
     float *emb[2], *patches[2], *f0[2];
     int ok = input && insp_pool_create(1, &pools[0]) == INSP_OK &&
              insp_pool_create(2, &pools[1]) == INSP_OK &&

@@ -1,7 +1,7 @@
 /* The reference memory and few-shot association: growth without recomputation, clearing,
- * the association's fixed points, and the whole WinCLIP+ score against a brute-force
- * implementation written here from METHODS.md §3–4 (random features on the tiny model's
- * geometry: G = 6, W = 64, D = 32, scales 2 and 3). */
+ * exact reservation and the bytes per shot, the association's fixed points, and the whole
+ * WinCLIP+ score against a brute-force implementation written here from METHODS.md §3–4
+ * (random features on the tiny model's geometry: G = 6, W = 64, D = 32, scales 2 and 3). */
 #include "harness.h"
 #include "inspectd/pool.h"
 #include "inspectd/winclip.h"
@@ -362,4 +362,43 @@ static void score_matches_brute_force(void)
     env_close(&e);
 }
 
-TEST_MAIN(T(add_keeps_earlier_rows), T(association_fixed_points), T(score_matches_brute_force))
+/* An exact reservation keeps the rows and holds no spare room; the shot size counts exactly the
+ * rows one shot adds (D + G²·W + D·Σ windows floats). */
+static void reserve_and_shot_bytes(void)
+{
+    env e;
+    REQUIRE(env_open(&e) == 0);
+    size_t floats = (size_t)e.D + (size_t)e.G * e.G * e.W;
+    for (int s = 0; s < e.n_scales; s++)
+        floats += (size_t)insp_winclip_windows(e.wc, s)->n * e.D;
+    CHECK(insp_memory_shot_bytes(e.wc) == floats * sizeof(float));
+    CHECK(insp_memory_shot_bytes(NULL) == 0);
+    insp_memory *mem = NULL;
+    REQUIRE(insp_memory_create(e.wc, &mem) == INSP_OK);
+    insp_features f[3];
+    for (int i = 0; i < 3; i++)
+        random_features(&e, &f[i]);
+    CHECK_OK(insp_memory_add(mem, &f[0]));
+    long rows0 = 0;
+    const float *before = insp_memory_patches(mem, &rows0);
+    float first = before[0];
+    // Room for 3 exactly, then both adds fit without another growth; the first row survives.
+    CHECK_OK(insp_memory_reserve(mem, 3));
+    CHECK_OK(insp_memory_reserve(mem, 2)); /* already there: a no-op */
+    CHECK_OK(insp_memory_add(mem, &f[1]));
+    CHECK_OK(insp_memory_add(mem, &f[2]));
+    long rows = 0;
+    const float *after = insp_memory_patches(mem, &rows);
+    CHECK_EQ_INT((int)rows, 3 * e.G * e.G);
+    CHECK(after[0] == first);
+    CHECK_EQ_INT(insp_memory_count(mem), 3);
+    CHECK_EQ_INT(insp_memory_reserve(mem, -1), INSP_ERR_INVALID);
+    CHECK_EQ_INT(insp_memory_reserve(NULL, 1), INSP_ERR_INVALID);
+    for (int i = 0; i < 3; i++)
+        insp_features_free(&f[i]);
+    insp_memory_free(mem);
+    env_close(&e);
+}
+
+TEST_MAIN(T(add_keeps_earlier_rows), T(association_fixed_points), T(score_matches_brute_force),
+          T(reserve_and_shot_bytes))

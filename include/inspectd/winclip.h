@@ -104,6 +104,12 @@ int insp_memory_create(const insp_winclip *wc, insp_memory **out);
 void insp_memory_free(insp_memory *mem);
 /* Appends one shot (copies and normalizes); the others are not recomputed. */
 int insp_memory_add(insp_memory *mem, const insp_features *shot);
+/* Makes room for `shots` shots in all, exactly (no-op when there is room already): a memory
+ * built for a known number of shots then holds no spare capacity. */
+int insp_memory_reserve(insp_memory *mem, int shots);
+/* Bytes one shot occupies in a memory of wc: its image embedding, patch tokens and window
+ * embeddings (ViT-B-16-plus-240, scales 2 and 3: 1.7 MiB). */
+size_t insp_memory_shot_bytes(const insp_winclip *wc);
 /* Removes every shot. */
 void insp_memory_clear(insp_memory *mem);
 int insp_memory_count(const insp_memory *mem);

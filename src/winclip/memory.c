@@ -42,14 +42,10 @@ static bool grow(float **table, size_t rows, int dim)
     return true;
 }
 
-static int reserve(insp_memory *mem, int shots)
+/* Room for cap shots (cap > mem->cap). */
+static int grow_to(insp_memory *mem, int cap)
 {
-    if (shots <= mem->cap)
-        return INSP_OK;
     const insp_winclip *wc = mem->wc;
-    int cap = mem->cap ? mem->cap : 4;
-    while (cap < shots)
-        cap *= 2;
     size_t G2 = (size_t)wc->grid * (size_t)wc->grid;
     if (!grow(&mem->image_embed, (size_t)cap, wc->dim) ||
         !grow(&mem->patches, (size_t)cap * G2, wc->width))
@@ -59,6 +55,23 @@ static int reserve(insp_memory *mem, int shots)
             return INSP_ERR_NOMEM;
     mem->cap = cap;
     return INSP_OK;
+}
+
+int insp_memory_reserve(insp_memory *mem, int shots)
+{
+    if (!mem || shots < 0 || shots > (1 << 20))
+        return INSP_ERR_INVALID;
+    return shots <= mem->cap ? INSP_OK : grow_to(mem, shots);
+}
+
+size_t insp_memory_shot_bytes(const insp_winclip *wc)
+{
+    if (!wc)
+        return 0;
+    size_t floats = (size_t)wc->dim + (size_t)wc->grid * (size_t)wc->grid * (size_t)wc->width;
+    for (int s = 0; s < wc->n_scales; s++)
+        floats += (size_t)wc->windows[s].n * (size_t)wc->dim;
+    return floats * sizeof(float);
 }
 
 int insp_memory_add(insp_memory *mem, const insp_features *shot)
@@ -74,9 +87,11 @@ int insp_memory_add(insp_memory *mem, const insp_features *shot)
             return INSP_ERR_INVALID;
     if (mem->count >= (1 << 20))
         return INSP_ERR_TOO_LARGE;
-    int st = reserve(mem, mem->count + 1);
-    if (st != INSP_OK)
-        return st;
+    if (mem->count >= mem->cap) { /* one at a time: double, so that K adds copy O(K) shots */
+        int st = grow_to(mem, mem->cap ? 2 * mem->cap : 4);
+        if (st != INSP_OK)
+            return st;
+    }
     long i = mem->count;
     long G2 = (long)wc->grid * wc->grid;
     insp_normalize_rows(shot->image_embed, 1, wc->dim, mem->image_embed + i * wc->dim);

@@ -59,6 +59,9 @@ static const row table[] = {
       "reference images per product"}, F(max_references), 0},
     {{"max_products", INSP_CONFIG_INT, 1, 1000000, "1000", NULL,
       "registered products"}, F(max_products), 0},
+    {{"max_reference_memory", INSP_CONFIG_BYTES, 0, 4096 * GIB, "0", NULL,
+      "RAM for all products' reference features (0 = half of physical memory)"},
+     F(max_reference_memory), 1},
     {{"auth.mode", INSP_CONFIG_ENUM, 0, 1, "keys", auth_modes,
       "keys: API keys required once any is configured; none: no authentication"},
      F(auth_mode), 0},
@@ -597,6 +600,10 @@ int insp_config_validate(insp_config *cfg, insp_error *err)
     if (cfg->threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+    }
+    if (cfg->max_reference_memory == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        cfg->max_reference_memory = pages > 0 && page > 0 ? (long long)pages * page / 2 : 4 * GIB;
     }
 
     for (size_t i = 0; i < cfg->n_models; i++) {

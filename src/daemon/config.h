@@ -51,6 +51,9 @@ typedef struct insp_config {
     long long max_pixels; /* decoded width * height */
     int max_references;   /* per product */
     int max_products;
+    long long max_reference_memory; /* bytes of reference features over all products; 0 in
+                                       the file = half of physical memory (resolved by
+                                       validate) */
     int auth_mode; /* insp_auth_mode */
     insp_config_key *keys;
     size_t n_keys;

@@ -40,6 +40,10 @@ void insp_h_metrics(insp_app *app, const insp_http_request *req, const char *id,
     insp_registry_counts(app->registry, &np, &nr);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_PRODUCTS, np);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_REFERENCES, nr);
+    insp_metrics_set_gauge(app->metrics, INSP_GAUGE_REFERENCE_BYTES,
+                           (double)insp_registry_reference_bytes(app->registry));
+    insp_metrics_set_gauge(app->metrics, INSP_GAUGE_REFERENCE_LIMIT,
+                           (double)app->cfg.max_reference_memory);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_QUEUE_DEPTH, insp_queue_depth(app->queue));
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_QUEUE_CAPACITY, app->cfg.queue_length);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_WORKERS_BUSY,

@@ -105,11 +105,20 @@ void insp_h_references_add(insp_app *app, const insp_http_request *req, const ch
     size_t packed_len[MAX_UPLOADS] = {0};
     int st = INSP_OK, image_error = 0;
     int have = prev->stored->n_refs;
+    long long used = insp_registry_reference_bytes(app->registry);
+    long long more = (long long)n * (long long)insp_memory_shot_bytes(prev->model->wc);
     if (have + n > app->cfg.max_references) {
         st = insp_error_set(&err, INSP_ERR_CONFLICT,
                             "product '%s' has %d references; %d more would exceed the limit of "
                             "%d (max_references)",
                             id, have, n, app->cfg.max_references);
+    } else if (used + more > app->cfg.max_reference_memory) {
+        st = insp_error_set(&err, INSP_ERR_CONFLICT,
+                            "the references of all products hold %.1f MiB of features; %d more "
+                            "would need %.1f MiB and exceed the limit of %.1f MiB "
+                            "(max_reference_memory): delete references or products first",
+                            used / 1048576.0, n, more / 1048576.0,
+                            app->cfg.max_reference_memory / 1048576.0);
     }
     /* Decode and embed everything first: one bad image and nothing is stored. */
     for (int i = 0; i < n && st == INSP_OK; i++) {

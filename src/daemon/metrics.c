@@ -61,6 +61,8 @@ static const struct {
     {"inspectd_workers_busy", "Inference workers running a job."},
     {"inspectd_products", "Registered products."},
     {"inspectd_references", "Reference images over all products."},
+    {"inspectd_reference_memory_bytes", "RAM the reference features of all products take."},
+    {"inspectd_reference_memory_limit_bytes", "max_reference_memory from the config."},
 };
 
 const char *insp_stage_name(int stage)

@@ -26,6 +26,8 @@ typedef enum insp_gauge {
     INSP_GAUGE_WORKERS_BUSY = 2,   /* workers running a job */
     INSP_GAUGE_PRODUCTS = 3,       /* registered products */
     INSP_GAUGE_REFERENCES = 4,     /* reference images over all products */
+    INSP_GAUGE_REFERENCE_BYTES = 5, /* RAM of their features */
+    INSP_GAUGE_REFERENCE_LIMIT = 6, /* max_reference_memory */
     INSP_GAUGE_COUNT
 } insp_gauge;
 

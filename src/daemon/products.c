@@ -124,7 +124,8 @@ int insp_products_build(insp_app *app, insp_stored_product *sp, const insp_produ
         goto fail;
 
     if (sp->n_refs > 0) {
-        if (insp_memory_create(p->model->wc, &p->mem) != INSP_OK) {
+        if (insp_memory_create(p->model->wc, &p->mem) != INSP_OK ||
+            insp_memory_reserve(p->mem, sp->n_refs) != INSP_OK) {
             st = insp_error_set(err, INSP_ERR_NOMEM, "out of memory");
             goto fail;
         }
@@ -222,6 +223,14 @@ void insp_products_load_all(insp_app *app)
     free(l.ids);
     int np, nr;
     insp_registry_counts(app->registry, &np, &nr);
-    INSP_LOG_INFO("products_loaded", "%d products with %d references loaded, %d skipped", np, nr,
-                  app->products_failed);
+    long long bytes = insp_registry_reference_bytes(app->registry);
+    INSP_LOG_INFO("products_loaded",
+                  "%d products with %d references loaded, %d skipped; reference features "
+                  "%.1f MiB of max_reference_memory %.1f MiB",
+                  np, nr, app->products_failed, bytes / 1048576.0,
+                  app->cfg.max_reference_memory / 1048576.0);
+    if (bytes > app->cfg.max_reference_memory)
+        INSP_LOG_WARN("reference_memory", "the stored references need more than "
+                      "max_reference_memory: all are loaded, but no reference can be added "
+                      "until some are deleted or the limit is raised");
 }

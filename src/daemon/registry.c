@@ -163,3 +163,14 @@ void insp_registry_counts(insp_registry *r, int *products, int *references)
     *references = refs;
     pthread_mutex_unlock(&r->lock);
 }
+
+long long insp_registry_reference_bytes(insp_registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    long long bytes = 0;
+    for (int i = 0; i < r->n; i++)
+        bytes += (long long)r->items[i]->stored->n_refs *
+                 (long long)insp_memory_shot_bytes(r->items[i]->model->wc);
+    pthread_mutex_unlock(&r->lock);
+    return bytes;
+}

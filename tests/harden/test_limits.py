@@ -1,6 +1,7 @@
 # Resource limits against the real daemon: slow clients (header and body timeouts), more idle
 # connections than connection_limit, huge headers and URLs, deeply nested JSON, the
-# max_references cap hammered, and max_products filled (memory per product measured).
+# max_references cap hammered, max_products filled (memory per product measured), and the
+# reference-memory budget over all products.
 import os
 import socket
 import subprocess
@@ -242,3 +243,58 @@ def test_max_products_and_memory_per_product(daemons):
     hd.measured("max_products=%d: created in %.1f s, RSS %d -> %d KiB = %.1f KiB per zero-shot "
                 "product (tiny model)%s; %d references +%d KiB; restart loaded them in %.1f s"
                 % (cap, took, rss0, rss1, (rss1 - rss0) / cap, asan, refs, rss2 - rss1, load))
+
+
+def gauge(d, name):
+    for line in d.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_reference_memory_cap(daemons):
+    d = daemons()
+    d.create_product("a")
+    d.create_product("b")
+    d.add_ref_ok("a", hd.noise_png(7000))
+    per_ref = gauge(d, "inspectd_reference_memory_bytes")
+    assert per_ref > 0
+    # The default is half of physical memory.
+    with open("/proc/meminfo") as f:
+        total = int(next(l for l in f if l.startswith("MemTotal:")).split()[1]) * 1024
+    limit = gauge(d, "inspectd_reference_memory_limit_bytes")
+    assert abs(limit - total / 2) < 0.01 * total, (limit, total)
+
+    # Room for five and a half references: the sixth is refused whichever product it is for.
+    d.stop_ok()
+    d.args = ["-o", "max_reference_memory=%d" % int(5.5 * per_ref)]
+    d.start()
+    for i in range(3):
+        d.add_ref_ok("b", hd.noise_png(7001 + i))
+    files = [("f%d" % i, ("%d.png" % i, hd.noise_png(7010 + i), "image/png")) for i in range(2)]
+    r = d.post("/v1/products/a/references", files=files)
+    hd.assert_error(r, 409, "conflict", words=("max_reference_memory",))
+    assert d.n_refs("a") == 1, "a refused upload added references"
+    d.add_ref_ok("a", hd.noise_png(7020))
+    hd.assert_error(d.add_ref("b", hd.noise_png(7021)), 409, "conflict",
+                    words=("max_reference_memory",))
+    assert gauge(d, "inspectd_reference_memory_bytes") == 5 * per_ref
+    # Clearing one product's references makes room for the other's.
+    assert d.delete("/v1/products/b/references").status_code == 200
+    r = d.post("/v1/products/a/references", files=files)
+    assert r.status_code == 200, r.text[:300]
+    assert d.n_refs("a") == 4 and gauge(d, "inspectd_reference_memory_bytes") == 4 * per_ref
+
+    # A limit lowered below what the store holds: everything still loads and inspects, the log
+    # says why uploads are refused, and they are.
+    d.stop_ok()
+    d.args = ["-o", "max_reference_memory=%d" % int(2 * per_ref)]
+    d.start()
+    assert d.n_refs("a") == 4
+    r = d.inspect("a", hd.noise_png(7030))
+    assert r.status_code == 200 and r.json()["mode"] == "few-shot", r.text[:300]
+    assert "max_reference_memory" in d.log_tail(200), d.log_tail()
+    hd.assert_error(d.add_ref("b", hd.noise_png(7031)), 409, "conflict",
+                    words=("max_reference_memory",))
+    d.stop_ok()
+    hd.assert_store_clean(d.state_dir)

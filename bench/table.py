@@ -47,6 +47,9 @@ def main():
     print("| efficiency zero-shot (end-to-end GFLOP/s / sgemm GFLOP/s) | %.2f |" % e["zero_shot"])
     print("| efficiency 4-shot | %.2f |" % e["few_shot"])
     print("| 4-shot over zero-shot time | %+.1f%% |" % (100 * st["few_shot_added"]))
+    if "minor_page_faults_median" in z:
+        print("| minor page faults per inspection after the warm-up (median) | %d |" %
+              z["minor_page_faults_median"])
     t = tx["text"]
     print("| 231 prompts: as run / padded to 77 tokens | %.0f ms / %.0f ms = %.2f |" % (
         t["as_run"]["median_ms"], t["padded_77"]["median_ms"], t["ratio"]))

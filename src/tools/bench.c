@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -226,17 +227,26 @@ static json_t *model_json(const insp_clip *clip, double load_ms)
 
 typedef struct mode_times {
     double ms[STAGES][MAX_RUNS];
+    double faults[MAX_RUNS]; /* minor page faults of the whole process during the inspection */
 } mode_times;
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
 
 static int inspect_once(insp_worker *w, const bench_ctx *ctx, const insp_memory *mem,
                         mode_times *mt, int run, insp_error *err)
 {
     insp_inspection r;
+    long faults = minor_faults();
     int st = insp_inspect_encoded(w, ctx->image, ctx->image_len, ctx->t, mem, &ctx->params, &r,
                                   err);
     if (st != INSP_OK)
         return st;
     if (mt && run >= 0) {
+        mt->faults[run] = (double)(minor_faults() - faults);
         const insp_timings *t = &r.t;
         const double v[STAGES] = {t->decode_ms, t->preprocess_ms, t->image_ms, t->windows_ms,
                                   t->score_ms,  t->map_ms,        t->total_ms};
@@ -261,6 +271,7 @@ static json_t *mode_json(mode_times *mt, int runs, const bench_flops *fl, bool f
     for (int s = 0; s < STAGES; s++)
         json_object_set_new(o, stage_names[s],
                             stats_json(mt->ms[s], runs, s == STAGES - 1 ? total : flops[s]));
+    json_object_set_new(o, "minor_page_faults_median", json_real(bench_median(mt->faults, runs)));
     return o;
 }
 

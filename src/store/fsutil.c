@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -358,4 +359,19 @@ int insp_fs_remove_tree(const char *path, insp_error *err)
     if (rm_errno)
         return io_error(err, rm_failed, "removing", rm_errno);
     return INSP_OK;
+}
+
+int insp_fs_open_locked(const char *path, int flags)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | flags, 0640);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    return fd;
 }

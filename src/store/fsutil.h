@@ -43,6 +43,11 @@ int insp_fs_read_file(const char *path, size_t max_len, void **data, size_t *len
  * followed. */
 int insp_fs_remove_tree(const char *path, insp_error *err);
 
+/* open(path, O_RDWR | O_CLOEXEC | flags, 0640) with an exclusive flock taken (waiting for
+ * other holders; retried on EINTR). Closing the descriptor drops the lock. -1 with errno set
+ * when either step fails. */
+int insp_fs_open_locked(const char *path, int flags);
+
 /* unlink; a missing file is fine. */
 int insp_fs_unlink(const char *path, insp_error *err);
 

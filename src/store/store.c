@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,19 +33,12 @@ int insp_store_lock(insp_store *s, const char *id, int *fd, insp_error *err)
     if (st)
         return st;
     pthread_mutex_lock(&s->mu);
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    int f = insp_fs_open_locked(path, O_CREAT);
     if (f < 0) {
         int e = errno;
         pthread_mutex_unlock(&s->mu);
-        return insp_error_set(err, INSP_ERR_IO, "%s: open failed: %s", path, strerror(e));
-    }
-    while (flock(f, LOCK_EX) != 0) {
-        if (errno == EINTR)
-            continue;
-        int e = errno;
-        close(f);
-        pthread_mutex_unlock(&s->mu);
-        return insp_error_set(err, INSP_ERR_IO, "%s: flock failed: %s", path, strerror(e));
+        return insp_error_set(err, INSP_ERR_IO, "%s: cannot open and lock: %s", path,
+                              strerror(e));
     }
     *fd = f;
     return INSP_OK;

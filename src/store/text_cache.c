@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,13 +98,18 @@ static uint32_t get_u32(const uint8_t *p)
 }
 
 /* A record's check: SHA-256 of its key and floats. */
-static bool record_ok(const insp_text_cache *c, const uint8_t *r)
+static void record_sum(const insp_text_cache *c, const uint8_t *r, uint8_t sum[32])
 {
-    uint8_t sum[SHA256_DIGEST_SIZE];
     struct sha256_ctx h;
     sha256_init(&h);
     sha256_update(&h, c->rec - SHA256_DIGEST_SIZE, r);
-    sha256_digest(&h, sizeof sum, sum);
+    sha256_digest(&h, SHA256_DIGEST_SIZE, sum);
+}
+
+static bool record_ok(const insp_text_cache *c, const uint8_t *r)
+{
+    uint8_t sum[SHA256_DIGEST_SIZE];
+    record_sum(c, r, sum);
     return memcmp(sum, r + c->rec - SHA256_DIGEST_SIZE, sizeof sum) == 0;
 }
 
@@ -118,10 +122,7 @@ static void record_make(const insp_text_cache *c, const uint8_t key[32], const f
         memcpy(&v, &emb[d], 4);
         put_u32(r + 32 + 4 * d, v);
     }
-    struct sha256_ctx h;
-    sha256_init(&h);
-    sha256_update(&h, c->rec - SHA256_DIGEST_SIZE, r);
-    sha256_digest(&h, SHA256_DIGEST_SIZE, r + c->rec - SHA256_DIGEST_SIZE);
+    record_sum(c, r, r + c->rec - SHA256_DIGEST_SIZE);
 }
 
 static int pread_full(int fd, void *buf, size_t len, int64_t off)
@@ -197,23 +198,6 @@ static int start_afresh(insp_text_cache *c, int wfd, insp_error *err)
     return INSP_OK;
 }
 
-/* The file opened for writing with its flock taken (closing it drops the lock); -1 with errno
- * set when it cannot be. */
-static int open_writer(const insp_text_cache *c, int flags)
-{
-    int wfd = open(c->path, O_RDWR | O_CLOEXEC | flags, 0640);
-    if (wfd < 0)
-        return -1;
-    while (flock(wfd, LOCK_EX) != 0)
-        if (errno != EINTR) {
-            int e = errno;
-            close(wfd);
-            errno = e;
-            return -1;
-        }
-    return wfd;
-}
-
 /* Checks the header (a bad one starts the file afresh when it can be written) and indexes the
  * records. */
 static int load(insp_text_cache *c, int wfd, bool *reset, insp_error *err)
@@ -269,7 +253,7 @@ int insp_text_cache_open(insp_store *store, const char *checksum, int dim,
     if (!st) {
         // Writable: create, check and repair it under the flock. Read-only (a store mounted so):
         // use what is there as it is.
-        wfd = open_writer(c, O_CREAT);
+        wfd = insp_fs_open_locked(c->path, O_CREAT);
         if (wfd < 0 && errno != EROFS && errno != EACCES && errno != EPERM)
             st = insp_error_set(err, INSP_ERR_IO, "%s: cannot open: %s", c->path,
                                 strerror(errno));
@@ -373,7 +357,7 @@ int insp_text_cache_put(insp_text_cache *c, int n, const uint8_t (*keys)[32], co
     if (n <= 0)
         return INSP_OK;
     pthread_mutex_lock(&c->mu);
-    int st, wfd = open_writer(c, 0);
+    int st, wfd = insp_fs_open_locked(c->path, 0);
     if (wfd < 0) {
         st = insp_error_set(err, INSP_ERR_IO, "%s: cannot open for writing: %s", c->path,
                             strerror(errno));

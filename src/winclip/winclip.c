@@ -112,7 +112,8 @@ static int embed_side(const insp_winclip *wc, const insp_tokenizer *tok, insp_cl
     int32_t *ids = malloc((size_t)n * (size_t)ctx * sizeof *ids); // [n_miss, ctx]
     uint8_t(*keys)[32] = malloc((size_t)n * sizeof *keys);       // [n_miss][32]
     int *miss = malloc((size_t)n * sizeof *miss);                // prompt index of each miss
-    float *fresh = malloc((size_t)n * (size_t)D * sizeof *fresh); // [n_miss, D]
+    // [n_miss, D]; without a cache every prompt is a miss in order: straight into emb.
+    float *fresh = cache ? malloc((size_t)n * (size_t)D * sizeof *fresh) : emb;
     int st = INSP_OK, n_miss = 0;
     if (!ids || !keys || !miss || !fresh) {
         st = insp_error_set(err, INSP_ERR_NOMEM, "winclip: out of memory encoding %d prompts", n);
@@ -142,16 +143,18 @@ static int embed_side(const insp_winclip *wc, const insp_tokenizer *tok, insp_cl
                                 insp_strerror(st));
             goto done;
         }
-        for (int j = 0; j < n_miss; j++)
-            memcpy(emb + (long)miss[j] * D, fresh + (long)j * D, (size_t)D * sizeof *emb);
-        if (cache)
+        if (cache) {
+            for (int j = 0; j < n_miss; j++)
+                memcpy(emb + (long)miss[j] * D, fresh + (long)j * D, (size_t)D * sizeof *emb);
             cache->put(cache->ctx, n_miss, (const uint8_t(*)[32])keys, fresh);
+        }
     }
 done:
     free(ids);
     free(keys);
     free(miss);
-    free(fresh);
+    if (fresh != emb)
+        free(fresh);
     return st;
 }
 

@@ -24,7 +24,7 @@ void insp_h_readyz(insp_app *app, const insp_http_request *req, const char *id,
         return;
     }
     int np, nr;
-    insp_registry_counts(app->registry, &np, &nr);
+    insp_registry_counts(app->registry, &np, &nr, NULL);
     insp_respond_json(resp, 200,
                       json_pack("{s:s, s:i, s:i, s:i, s:i}", "status", "ready", "models",
                                 app->n_models, "products", np, "references", nr,
@@ -37,11 +37,11 @@ void insp_h_metrics(insp_app *app, const insp_http_request *req, const char *id,
     (void)req;
     (void)id;
     int np, nr;
-    insp_registry_counts(app->registry, &np, &nr);
+    long long bytes;
+    insp_registry_counts(app->registry, &np, &nr, &bytes);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_PRODUCTS, np);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_REFERENCES, nr);
-    insp_metrics_set_gauge(app->metrics, INSP_GAUGE_REFERENCE_BYTES,
-                           (double)insp_registry_reference_bytes(app->registry));
+    insp_metrics_set_gauge(app->metrics, INSP_GAUGE_REFERENCE_BYTES, (double)bytes);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_REFERENCE_LIMIT,
                            (double)app->cfg.max_reference_memory);
     insp_metrics_set_gauge(app->metrics, INSP_GAUGE_QUEUE_DEPTH, insp_queue_depth(app->queue));

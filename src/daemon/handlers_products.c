@@ -103,7 +103,7 @@ void insp_h_product_put(insp_app *app, const insp_http_request *req, const char 
     }
     pthread_mutex_lock(&app->admin_lock);
     int np, nr;
-    insp_registry_counts(app->registry, &np, &nr);
+    insp_registry_counts(app->registry, &np, &nr, NULL);
     insp_product *prev = insp_registry_get(app->registry, id);
     if (!prev && np >= app->cfg.max_products) {
         pthread_mutex_unlock(&app->admin_lock);

@@ -105,7 +105,8 @@ void insp_h_references_add(insp_app *app, const insp_http_request *req, const ch
     size_t packed_len[MAX_UPLOADS] = {0};
     int st = INSP_OK, image_error = 0;
     int have = prev->stored->n_refs;
-    long long used = insp_registry_reference_bytes(app->registry);
+    long long used;
+    insp_registry_counts(app->registry, NULL, NULL, &used);
     long long more = (long long)n * (long long)insp_memory_shot_bytes(prev->model->wc);
     if (have + n > app->cfg.max_references) {
         st = insp_error_set(&err, INSP_ERR_CONFLICT,

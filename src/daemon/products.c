@@ -222,8 +222,8 @@ void insp_products_load_all(insp_app *app)
     }
     free(l.ids);
     int np, nr;
-    insp_registry_counts(app->registry, &np, &nr);
-    long long bytes = insp_registry_reference_bytes(app->registry);
+    long long bytes;
+    insp_registry_counts(app->registry, &np, &nr, &bytes);
     INSP_LOG_INFO("products_loaded",
                   "%d products with %d references loaded, %d skipped; reference features "
                   "%.1f MiB of max_reference_memory %.1f MiB",

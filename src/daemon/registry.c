@@ -153,24 +153,22 @@ void insp_registry_list_free(insp_product **list, int n)
     free(list);
 }
 
-void insp_registry_counts(insp_registry *r, int *products, int *references)
+void insp_registry_counts(insp_registry *r, int *products, int *references,
+                          long long *reference_bytes)
 {
     pthread_mutex_lock(&r->lock);
     int refs = 0;
-    for (int i = 0; i < r->n; i++)
-        refs += r->items[i]->stored->n_refs;
-    *products = r->n;
-    *references = refs;
-    pthread_mutex_unlock(&r->lock);
-}
-
-long long insp_registry_reference_bytes(insp_registry *r)
-{
-    pthread_mutex_lock(&r->lock);
     long long bytes = 0;
-    for (int i = 0; i < r->n; i++)
-        bytes += (long long)r->items[i]->stored->n_refs *
-                 (long long)insp_memory_shot_bytes(r->items[i]->model->wc);
+    for (int i = 0; i < r->n; i++) {
+        const insp_product *p = r->items[i];
+        refs += p->stored->n_refs;
+        bytes += (long long)p->stored->n_refs * (long long)insp_memory_shot_bytes(p->model->wc);
+    }
+    if (products)
+        *products = r->n;
+    if (references)
+        *references = refs;
+    if (reference_bytes)
+        *reference_bytes = bytes;
     pthread_mutex_unlock(&r->lock);
-    return bytes;
 }

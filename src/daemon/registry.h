@@ -47,10 +47,10 @@ int insp_registry_remove(insp_registry *r, const char *id);
  * insp_registry_list_free. */
 int insp_registry_list(insp_registry *r, insp_product ***out, int *n);
 void insp_registry_list_free(insp_product **list, int n);
-/* Number of products and of references over all of them. */
-void insp_registry_counts(insp_registry *r, int *products, int *references);
-/* RAM the references' features take over all products (insp_memory_shot_bytes of each
- * product's model per reference). */
-long long insp_registry_reference_bytes(insp_registry *r);
+/* Number of products and of references over all of them, and the RAM those references'
+ * features take (insp_memory_shot_bytes of each product's model per reference). Any output
+ * may be NULL. */
+void insp_registry_counts(insp_registry *r, int *products, int *references,
+                          long long *reference_bytes);
 
 #endif
